@@ -1,0 +1,88 @@
+# hero-snap toolkit - one non-recursive Makefile.
+PREFIX  ?= /usr/local
+CC      ?= cc
+WERROR  ?=
+SANITIZE ?=
+OPT     ?= -O2 -g
+BUILD   ?= build
+
+PKGS := libarchive libzstd libsodium sqlite3 yaml-0.1 jansson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wformat=2 -Wwrite-strings -Wno-format-truncation
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(WERROR),-Werror) \
+           $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) \
+           -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP \
+           -DHERO_VERSION='"$(VERSION)"' -DHERO_DATADIR='"$(PREFIX)/share/hero"'
+LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+VERSION := 0.1.0
+
+LIB_SRC   := $(sort $(wildcard src/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libhero.a
+
+TOOLS     := hero-snap hero-inspect hero-restore hero-migrate
+TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
+FE_OBJ    := $(BUILD)/cmd/common.o
+
+TEST_TOOL_SRC  := $(sort $(wildcard tests/tools/*.c))
+TEST_TOOL_BINS := $(TEST_TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+MANPAGES  := $(sort $(wildcard docs/man/*.1))
+
+.PHONY: all test unit cli install demo clean bench fuzz
+all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/cmd/%.o $(FE_OBJ) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; HERO_SRCDIR=$(CURDIR) $$t; done
+
+cli: all
+	@HERO_BUILD=$(CURDIR)/$(BUILD) bash tests/cli/run.sh
+
+test: unit cli
+
+install: $(TOOL_BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hero/manifests \
+	           $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -R manifests/. $(DESTDIR)$(PREFIX)/share/hero/manifests/
+	$(if $(MANPAGES),install -m 0644 $(MANPAGES) $(DESTDIR)$(PREFIX)/share/man/man1/)
+
+demo: all
+	@HERO_BUILD=$(CURDIR)/$(BUILD) bash scripts/demo.sh
+
+bench: all
+	@HERO_BUILD=$(CURDIR)/$(BUILD) bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

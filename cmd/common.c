@@ -1,0 +1,169 @@
+/* cmd/common.c - program name, diagnostics, defaults and prompts for the tools. */
+#include "common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+const char *hero_progname = "hero";
+
+void fe_init(const char *argv0)
+{
+	const char *s = argv0 ? strrchr(argv0, '/') : NULL;
+	hero_progname = s ? s + 1 : (argv0 ? argv0 : "hero");
+}
+
+void fe_warn(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", hero_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void fe_die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", hero_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+int fe_report(const struct hero_error *err)
+{
+	int code = err->code ? err->code : HERO_EFAIL;
+	fprintf(stderr, "%s: %s\n", hero_progname, err->msg[0] ? err->msg : "failed");
+	return code;
+}
+
+char *fe_root(const char *opt)
+{
+	if (opt && *opt)
+		return strdup(opt);
+	const char *env = getenv("HERO_ROOT");
+	if (env && *env)
+		return strdup(env);
+	const char *home = getenv("HOME");
+	if (!home || !*home)
+		home = "/root";
+	size_t n = strlen(home) + sizeof "/hero";
+	char *p = malloc(n);
+	if (p)
+		snprintf(p, n, "%s/hero", home);
+	return p;
+}
+
+char *fe_manifests(const char *opt)
+{
+	if (opt && *opt)
+		return strdup(opt);
+	const char *env = getenv("HERO_MANIFESTS");
+	if (env && *env)
+		return strdup(env);
+	if (access(HERO_DATADIR "/manifests", R_OK | X_OK) == 0)
+		return strdup(HERO_DATADIR "/manifests");
+	return strdup("manifests");
+}
+
+static char *read_line_secure(FILE *f)
+{
+	char *buf = sodium_malloc(1024);
+	if (!buf)
+		return NULL;
+	if (!fgets(buf, 1024, f)) {
+		sodium_free(buf);
+		return NULL;
+	}
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return buf;
+}
+
+static char *prompt_tty(const char *prompt)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return NULL;
+	struct termios old, quiet;
+	int have = tcgetattr(fileno(tty), &old) == 0;
+	if (have) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	}
+	fprintf(tty, "%s", prompt);
+	fflush(tty);
+	char *p = read_line_secure(tty);
+	if (have)
+		tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	return p;
+}
+
+char *fe_passphrase(const char *file, const char *prompt, int confirm)
+{
+	if (file) {
+		FILE *f = fopen(file, "r");
+		if (!f) {
+			fe_warn("cannot open passphrase file '%s': %s", file, strerror(errno));
+			return NULL;
+		}
+		char *p = read_line_secure(f);
+		fclose(f);
+		if (!p || !*p) {
+			fe_warn("passphrase file '%s' is empty", file);
+			fe_passphrase_free(p);
+			return NULL;
+		}
+		return p;
+	}
+	const char *env = getenv("HERO_PASSPHRASE");
+	if (env) {
+		size_t n = strlen(env) + 1;
+		char *p = sodium_malloc(n);
+		if (p)
+			memcpy(p, env, n);
+		return p;
+	}
+	char *p = prompt_tty(prompt);
+	if (!p) {
+		fe_warn("no passphrase: no terminal to ask on (use --passphrase-file or HERO_PASSPHRASE)");
+		return NULL;
+	}
+	if (confirm) {
+		char *q = prompt_tty("Confirm passphrase: ");
+		if (!q || strcmp(p, q) != 0) {
+			fe_warn("passphrases do not match");
+			fe_passphrase_free(p);
+			fe_passphrase_free(q);
+			return NULL;
+		}
+		fe_passphrase_free(q);
+	}
+	return p;
+}
+
+void fe_passphrase_free(char *p)
+{
+	if (p)
+		sodium_free(p);
+}
+
+int fe_progress_enabled(int force)
+{
+	if (force > 0)
+		return 1;
+	if (force < 0)
+		return 0;
+	return isatty(STDERR_FILENO);
+}

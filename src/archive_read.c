@@ -1,0 +1,639 @@
+/* archive_read.c - read and verify an archive stream in one pass
+ * (formats/hero-archive-v1.md section 3).
+ *
+ * Layers, bottom up: `zin` reads the file descriptor, hashes every byte
+ * before the signature frame and decompresses the zstd frames while
+ * watching frame boundaries; libarchive parses the tar from what zin yields;
+ * the entry loop checks paths, types and caps, hashes entry data, and at
+ * the index compares what was read with what the writer recorded.
+ */
+#include "hero/archive.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <zstd.h>
+
+#include "internal.h"
+#include "strset.h"
+
+#define IN_BUF (256 * 1024)
+#define MANIFEST_MAX (16u << 20)
+#define INDEX_MAX (1024u << 20)
+
+enum zstate { Z_BOUNDARY, Z_FRAME, Z_DONE };
+
+struct zin {
+	int fd;
+	uint8_t *buf;
+	size_t pos, len;
+	int eof;
+	enum zstate state;
+	ZSTD_DCtx *dctx;
+	crypto_generichash_state prehash;
+	uint64_t consumed;   /* compressed bytes consumed */
+	uint64_t produced;   /* decompressed bytes produced */
+	uint8_t sig[HERO_SIG_FRAME];
+};
+
+struct computed {
+	char *path;
+	enum hero_etype type;
+	uint64_t size;
+	uint8_t hash[32];
+};
+
+struct hero_areader {
+	struct zin z;
+	struct hero_limits lim;
+	const struct hero_trust *trust;
+	struct hero_header hdr;
+	struct archive *tar;
+	uint8_t *obuf;
+	char *manifest;
+	size_t manifest_len;
+	char *index;
+	struct computed *seen;
+	size_t n_seen, cap_seen;
+	struct hero_strset paths;
+	int in_file;           /* a file entry is current */
+	crypto_generichash_state eh;
+	uint64_t e_size, e_read;
+	uint64_t total_bytes;
+	int done, sig_checked, failed;
+	struct hero_error cb_err;
+};
+
+void hero_limits_default(struct hero_limits *l)
+{
+	l->max_entries = 1000000;
+	l->max_file_bytes = 64ull << 30;
+	l->max_total_bytes = 1ull << 40;
+	l->max_path = 4096;
+	l->max_component = 255;
+	l->max_ratio = 1000;
+}
+
+const char *hero_etype_name(enum hero_etype t)
+{
+	return t == HERO_E_DIR ? "dir" : t == HERO_E_SQLITE ? "sqlite" : "file";
+}
+
+void hero_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* ---- zin: the compressed layer ---- */
+
+/* Make at least NEED unread bytes available unless EOF comes first. */
+static int zin_fill(struct zin *z, size_t need, struct hero_error *err)
+{
+	if (z->len - z->pos >= need || z->eof)
+		return 0;
+	memmove(z->buf, z->buf + z->pos, z->len - z->pos);
+	z->len -= z->pos;
+	z->pos = 0;
+	while (z->len < need && !z->eof) {
+		ssize_t r = read(z->fd, z->buf + z->len, IN_BUF - z->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot read archive");
+		if (r == 0)
+			z->eof = 1;
+		z->len += (size_t)r;
+	}
+	return 0;
+}
+
+static void zin_take(struct zin *z, size_t n)
+{
+	crypto_generichash_update(&z->prehash, z->buf + z->pos, n);
+	z->pos += n;
+	z->consumed += n;
+}
+
+/* At a frame boundary: decide what comes next. */
+static int zin_boundary(struct zin *z, struct hero_error *err)
+{
+	if (zin_fill(z, 8, err) < 0)
+		return -HERO_EFAIL;
+	if (z->len - z->pos < 4)
+		return hero_error(err, HERO_EINTEGRITY, "archive truncated: no signature frame");
+	uint32_t magic = hero_get32(z->buf + z->pos);
+	if (magic == HERO_MAGIC_ZSTD) {
+		z->state = Z_FRAME;
+		return 0;
+	}
+	if (magic != HERO_MAGIC_SIG)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: unexpected frame 0x%08x in body",
+				  magic);
+	if (zin_fill(z, HERO_SIG_FRAME + 1, err) < 0)
+		return -HERO_EFAIL;
+	size_t avail = z->len - z->pos;
+	if (avail < HERO_SIG_FRAME || hero_get32(z->buf + z->pos + 4) != HERO_SIG_FRAME - 8)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: truncated signature frame");
+	if (avail > HERO_SIG_FRAME)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: data after the signature frame");
+	memcpy(z->sig, z->buf + z->pos, HERO_SIG_FRAME);
+	z->pos += HERO_SIG_FRAME;
+	z->state = Z_DONE;
+	return 0;
+}
+
+/* Decompress into OUT; returns bytes produced, 0 once the signature frame is reached. */
+static ssize_t zin_read(struct zin *z, uint8_t *out, size_t cap, struct hero_error *err)
+{
+	for (;;) {
+		if (z->state == Z_DONE)
+			return 0;
+		if (z->state == Z_BOUNDARY) {
+			if (zin_boundary(z, err) < 0)
+				return -1;
+			continue;
+		}
+		if (zin_fill(z, 1, err) < 0)
+			return -1;
+		if (z->pos == z->len)
+			return hero_error(err, HERO_EINTEGRITY, "archive truncated inside a compressed frame");
+		ZSTD_inBuffer in = { z->buf + z->pos, z->len - z->pos, 0 };
+		ZSTD_outBuffer o = { out, cap, 0 };
+		size_t r = ZSTD_decompressStream(z->dctx, &o, &in);
+		if (ZSTD_isError(r))
+			return hero_error(err, HERO_EINTEGRITY, "archive damaged: %s", ZSTD_getErrorName(r));
+		zin_take(z, in.pos);
+		z->produced += o.pos;
+		if (r == 0)
+			z->state = Z_BOUNDARY;
+		if (o.pos)
+			return (ssize_t)o.pos;
+	}
+}
+
+/* ---- tar callback ---- */
+
+static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
+{
+	struct hero_areader *r = ctx;
+	(void)a;
+	ssize_t n = zin_read(&r->z, r->obuf, IN_BUF, &r->cb_err);
+	if (n < 0)
+		return -1;
+	if (r->z.produced > (64u << 20) && r->z.produced / (r->z.consumed + 1) > r->lim.max_ratio) {
+		hero_error(&r->cb_err, HERO_EINTEGRITY, "archive refused: compression ratio above %u",
+			   r->lim.max_ratio);
+		return -1;
+	}
+	*buf = r->obuf;
+	return n;
+}
+
+static int tar_error(struct hero_areader *r, const char *what, struct hero_error *err)
+{
+	r->failed = 1;
+	if (r->cb_err.code) {
+		*err = r->cb_err;
+		return -err->code;
+	}
+	return hero_error(err, HERO_EINTEGRITY, "archive damaged: %s: %s", what,
+			  archive_error_string(r->tar) ? archive_error_string(r->tar) : "unknown error");
+}
+
+/* ---- open and header ---- */
+
+static int parse_header(struct hero_areader *r, struct hero_error *err)
+{
+	struct zin *z = &r->z;
+	if (zin_fill(z, HERO_HEADER_FRAME, err) < 0)
+		return -HERO_EFAIL;
+	const uint8_t *p = z->buf + z->pos;
+	if (z->len - z->pos < 8 || hero_get32(p) != HERO_MAGIC_HEADER || z->len - z->pos < 16 ||
+	    memcmp(p + 8, "HEROSNAP", 8) != 0)
+		return hero_error(err, HERO_EINTEGRITY, "not a hero-snap archive");
+	if (z->len - z->pos < 18)
+		return hero_error(err, HERO_EINTEGRITY, "archive truncated in its header");
+	if (p[16] != HERO_ARCHIVE_MAJOR)
+		return hero_error(err, HERO_EINTEGRITY, "unsupported archive version %u.%u (this reader knows 1.x)",
+				  p[16], p[17]);
+	if (z->len - z->pos < HERO_HEADER_FRAME || hero_get32(p + 4) != HERO_HEADER_FRAME - 8)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad header size");
+	r->hdr.major = p[16];
+	r->hdr.minor = p[17];
+	r->hdr.flags = hero_get16(p + 18);
+	memcpy(r->hdr.archive_id, p + 24, HERO_ID_BYTES);
+	memcpy(r->hdr.keyid, p + 40, HERO_KEYID_BYTES);
+	r->hdr.created = hero_get64(p + 48);
+	if (r->hdr.flags & ~(HERO_FLAG_ENCRYPTED | HERO_FLAG_INCREMENTAL))
+		return hero_error(err, HERO_EINTEGRITY, "archive has unknown flags 0x%04x", r->hdr.flags);
+	if (hero_get32(p + 20) != 0)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: reserved header bytes set");
+	if (r->hdr.flags & HERO_FLAG_ENCRYPTED)
+		return hero_error(err, HERO_EINTEGRITY, "encrypted archives are not supported by this version");
+	if (r->hdr.flags & HERO_FLAG_INCREMENTAL)
+		return hero_error(err, HERO_EINTEGRITY, "incremental archives are not supported by this version");
+	zin_take(z, HERO_HEADER_FRAME);
+	return 0;
+}
+
+int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust *trust,
+		      const struct hero_limits *limits, struct hero_error *err)
+{
+	struct hero_areader *r = calloc(1, sizeof *r);
+	int ret;
+	if (!r)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	r->z.fd = fd;
+	r->trust = trust;
+	if (limits)
+		r->lim = *limits;
+	else
+		hero_limits_default(&r->lim);
+	r->z.buf = malloc(IN_BUF);
+	r->obuf = malloc(IN_BUF);
+	r->z.dctx = ZSTD_createDCtx();
+	crypto_generichash_init(&r->z.prehash, NULL, 0, 64);
+	if (!r->z.buf || !r->obuf || !r->z.dctx || hero_strset_init(&r->paths) < 0) {
+		ret = hero_error(err, HERO_EFAIL, "out of memory");
+		goto out;
+	}
+	ZSTD_DCtx_setParameter(r->z.dctx, ZSTD_d_windowLogMax, 27);
+	if ((ret = parse_header(r, err)) < 0)
+		goto out;
+	if (trust && !hero_trust_find(trust, r->hdr.keyid)) {
+		char hex[17];
+		hero_keyid_hex(r->hdr.keyid, hex);
+		ret = hero_error(err, HERO_EINTEGRITY, "archive signed by untrusted key %s", hex);
+		goto out;
+	}
+	r->tar = archive_read_new();
+	if (!r->tar || archive_read_support_format_tar(r->tar) != ARCHIVE_OK ||
+	    archive_read_support_filter_none(r->tar) != ARCHIVE_OK) {
+		ret = hero_error(err, HERO_EFAIL, "cannot set up tar reader");
+		goto out;
+	}
+	if (archive_read_open(r->tar, r, NULL, tar_read_cb, NULL) != ARCHIVE_OK) {
+		ret = tar_error(r, "cannot open tar stream", err);
+		goto out;
+	}
+	*out = r;
+	r = NULL;
+	ret = 0;
+out:
+	hero_areader_free(r);
+	return ret;
+}
+
+const struct hero_header *hero_areader_header(const struct hero_areader *r)
+{
+	return &r->hdr;
+}
+
+/* ---- manifest ---- */
+
+int hero_areader_manifest(struct hero_areader *r, const char **json, size_t *len, struct hero_error *err)
+{
+	if (r->manifest) {
+		*json = r->manifest;
+		*len = r->manifest_len;
+		return 0;
+	}
+	struct archive_entry *e;
+	int rc = archive_read_next_header(r->tar, &e);
+	if (rc != ARCHIVE_OK)
+		return tar_error(r, "cannot read the manifest", err);
+	if (strcmp(archive_entry_pathname(e), HERO_MANIFEST_PATH) != 0 ||
+	    archive_entry_filetype(e) != AE_IFREG)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: first entry is not the manifest");
+	la_int64_t size = archive_entry_size(e);
+	if (size < 0 || (uint64_t)size > MANIFEST_MAX)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: manifest too large");
+	r->manifest = malloc((size_t)size + 1);
+	if (!r->manifest)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	la_ssize_t got = archive_read_data(r->tar, r->manifest, (size_t)size);
+	if (got != size)
+		return tar_error(r, "cannot read the manifest", err);
+	r->manifest[size] = '\0';
+	r->manifest_len = (size_t)size;
+	*json = r->manifest;
+	*len = r->manifest_len;
+	return 0;
+}
+
+/* ---- entries ---- */
+
+static int record(struct hero_areader *r, const char *path, enum hero_etype type, uint64_t size,
+		  const uint8_t *hash, struct hero_error *err)
+{
+	if (r->n_seen == r->cap_seen) {
+		size_t cap = r->cap_seen ? r->cap_seen * 2 : 256;
+		struct computed *v = realloc(r->seen, cap * sizeof *v);
+		if (!v)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		r->seen = v;
+		r->cap_seen = cap;
+	}
+	struct computed *c = &r->seen[r->n_seen];
+	c->path = strdup(path);
+	if (!c->path)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	c->type = type;
+	c->size = size;
+	if (hash)
+		memcpy(c->hash, hash, 32);
+	else
+		memset(c->hash, 0, 32);
+	r->n_seen++;
+	return 0;
+}
+
+ssize_t hero_areader_data(struct hero_areader *r, void *buf, size_t n, struct hero_error *err)
+{
+	if (!r->in_file)
+		return 0;
+	la_ssize_t got = archive_read_data(r->tar, buf, n);
+	if (got < 0)
+		return tar_error(r, "cannot read entry data", err);
+	if (got == 0 && r->e_read != r->e_size)
+		return hero_error(err, HERO_EINTEGRITY, "archive truncated in entry '%s'",
+				  r->seen[r->n_seen - 1].path);
+	crypto_generichash_update(&r->eh, buf, (size_t)got);
+	r->e_read += (uint64_t)got;
+	return got;
+}
+
+/* Read what is left of the current file entry and seal its hash. */
+static int finish_entry(struct hero_areader *r, struct hero_error *err)
+{
+	if (!r->in_file)
+		return 0;
+	for (;;) {
+		ssize_t n = hero_areader_data(r, r->obuf, IN_BUF, err);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break;
+	}
+	crypto_generichash_final(&r->eh, r->seen[r->n_seen - 1].hash, 32);
+	r->in_file = 0;
+	return 0;
+}
+
+static int check_entry(struct hero_areader *r, struct archive_entry *e, char *path, struct hero_error *err)
+{
+	mode_t type = archive_entry_filetype(e);
+	if (archive_entry_hardlink(e))
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: '%.200s' is a hard link", path);
+	if (type != AE_IFREG && type != AE_IFDIR)
+		return hero_error(err, HERO_EINTEGRITY,
+				  "archive refused: '%.200s' is not a regular file or directory", path);
+	size_t len = strlen(path);
+	if (type == AE_IFDIR && len > 1 && path[len - 1] == '/')
+		path[len - 1] = '\0';
+	int ret = hero_path_check(path, &r->lim, err);
+	if (ret < 0)
+		return ret;
+	if (r->n_seen >= r->lim.max_entries)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: more than %llu entries",
+				  (unsigned long long)r->lim.max_entries);
+	la_int64_t size = archive_entry_size(e);
+	if (size < 0 || (uint64_t)size > r->lim.max_file_bytes)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: '%.200s' is larger than the cap",
+				  path);
+	r->total_bytes += (uint64_t)size;
+	if (r->total_bytes > r->lim.max_total_bytes)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: total size above the cap");
+	ret = hero_strset_add(&r->paths, path);
+	if (ret < 0)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	if (ret == 0)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: duplicate entry '%.200s'", path);
+	return 0;
+}
+
+static enum hero_etype index_type(const char *s)
+{
+	if (!s)
+		return (enum hero_etype)-1;
+	if (!strcmp(s, "dir"))
+		return HERO_E_DIR;
+	if (!strcmp(s, "file") || !strcmp(s, "sqlite"))
+		return HERO_E_FILE;
+	return (enum hero_etype)-1;
+}
+
+static int compare_index(struct hero_areader *r, struct hero_error *err)
+{
+	json_error_t je;
+	json_t *doc = json_loads(r->index, 0, &je);
+	int ret = 0;
+	json_t *entries = doc ? json_object_get(doc, "entries") : NULL;
+	if (!json_is_array(entries)) {
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: index is not valid");
+		goto out;
+	}
+	size_t n = json_array_size(entries);
+	for (size_t i = 0; i < n || i < r->n_seen; i++) {
+		json_t *o = json_array_get(entries, i);
+		if (i >= r->n_seen) {
+			const char *p = json_string_value(json_object_get(o, "path"));
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' is missing",
+					 p ? p : "?");
+			goto out;
+		}
+		struct computed *c = &r->seen[i];
+		if (i >= n) {
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' is not in the index",
+					 c->path);
+			goto out;
+		}
+		const char *p = json_string_value(json_object_get(o, "path"));
+		const char *t = json_string_value(json_object_get(o, "type"));
+		if (!p || strcmp(p, c->path) != 0 || index_type(t) != (c->type == HERO_E_DIR ? HERO_E_DIR : HERO_E_FILE)) {
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' does not match the index",
+					 c->path);
+			goto out;
+		}
+		if (c->type == HERO_E_DIR)
+			continue;
+		char hex[65];
+		hero_hex(c->hash, 32, hex);
+		json_t *sz = json_object_get(o, "size");
+		const char *h = json_string_value(json_object_get(o, "blake2b"));
+		if (!json_is_integer(sz) || (uint64_t)json_integer_value(sz) != c->size || !h ||
+		    strcmp(h, hex) != 0) {
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' has the wrong content",
+					 c->path);
+			goto out;
+		}
+	}
+out:
+	json_decref(doc);
+	return ret;
+}
+
+static int read_index(struct hero_areader *r, struct archive_entry *e, struct hero_error *err)
+{
+	la_int64_t size = archive_entry_size(e);
+	if (archive_entry_filetype(e) != AE_IFREG || size < 0 || (uint64_t)size > INDEX_MAX)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad index entry");
+	r->index = malloc((size_t)size + 1);
+	if (!r->index)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	la_ssize_t got = archive_read_data(r->tar, r->index, (size_t)size);
+	if (got != size)
+		return tar_error(r, "cannot read the index", err);
+	r->index[size] = '\0';
+	return compare_index(r, err);
+}
+
+/* After the index: the tar must end, then the signature frame and EOF. */
+static int finish_stream(struct hero_areader *r, struct hero_error *err)
+{
+	struct archive_entry *e;
+	int rc = archive_read_next_header(r->tar, &e);
+	if (rc == ARCHIVE_OK)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' after the index",
+				  archive_entry_pathname(e));
+	if (rc != ARCHIVE_EOF)
+		return tar_error(r, "cannot read the end of the tar stream", err);
+	/* Drain the rest of the compressed stream (tar padding) up to the signature. */
+	for (;;) {
+		ssize_t n = zin_read(&r->z, r->obuf, IN_BUF, err);
+		if (n < 0)
+			return -err->code;
+		if (n == 0)
+			break;
+	}
+	const uint8_t *s = r->z.sig;
+	if (memcmp(s + 8, "ED", 2) != 0)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: unknown signature algorithm");
+	if (memcmp(s + 10, r->hdr.keyid, HERO_KEYID_BYTES) != 0)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: signature key id differs from the header's");
+	uint8_t prehash[64];
+	crypto_generichash_final(&r->z.prehash, prehash, sizeof prehash);
+	if (r->trust) {
+		const struct hero_pubkey *pk = hero_trust_find(r->trust, r->hdr.keyid);
+		if (!pk)
+			return hero_error(err, HERO_EINTEGRITY, "archive signed by an untrusted key");
+		if (hero_verify_prehash(pk, prehash, s + 18, err) < 0)
+			return hero_error(err, HERO_EINTEGRITY, "archive damaged or forged: bad signature");
+		r->sig_checked = 1;
+	}
+	return 0;
+}
+
+int hero_areader_next(struct hero_areader *r, struct hero_aentry *out, struct hero_error *err)
+{
+	int ret;
+	if (r->failed)
+		return hero_error(err, HERO_EFAIL, "reader already failed");
+	if (r->done)
+		return 0;
+	if (!r->manifest) {
+		const char *j;
+		size_t l;
+		if ((ret = hero_areader_manifest(r, &j, &l, err)) < 0)
+			goto fail;
+	}
+	if ((ret = finish_entry(r, err)) < 0)
+		goto fail;
+	struct archive_entry *e;
+	int rc = archive_read_next_header(r->tar, &e);
+	if (rc == ARCHIVE_EOF) {
+		ret = hero_error(err, HERO_EINTEGRITY, "archive truncated: no index");
+		goto fail;
+	}
+	if (rc != ARCHIVE_OK) {
+		ret = tar_error(r, "cannot read entry header", err);
+		goto fail;
+	}
+	char *path = strdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+	if (!path) {
+		ret = hero_error(err, HERO_EFAIL, "out of memory");
+		goto fail;
+	}
+	if (!strcmp(path, HERO_INDEX_PATH)) {
+		free(path);
+		if ((ret = read_index(r, e, err)) < 0 || (ret = finish_stream(r, err)) < 0)
+			goto fail;
+		r->done = 1;
+		return 0;
+	}
+	ret = check_entry(r, e, path, err);
+	int isdir = archive_entry_filetype(e) == AE_IFDIR;
+	uint64_t size = isdir ? 0 : (uint64_t)archive_entry_size(e);
+	if (ret == 0)
+		ret = record(r, path, isdir ? HERO_E_DIR : HERO_E_FILE, size, NULL, err);
+	free(path);
+	if (ret < 0)
+		goto fail;
+	struct computed *c = &r->seen[r->n_seen - 1];
+	out->path = c->path;
+	out->type = c->type;
+	out->size = size;
+	out->mode = archive_entry_perm(e) & 0755;
+	out->mtime = archive_entry_mtime(e);
+	if (!isdir) {
+		r->in_file = 1;
+		r->e_size = size;
+		r->e_read = 0;
+		crypto_generichash_init(&r->eh, NULL, 0, 32);
+	}
+	return 1;
+fail:
+	r->failed = 1;
+	return ret;
+}
+
+const char *hero_areader_index(const struct hero_areader *r)
+{
+	return r->index;
+}
+
+void hero_areader_stats(const struct hero_areader *r, struct hero_archive_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->entries = r->n_seen;
+	for (size_t i = 0; i < r->n_seen; i++)
+		if (r->seen[i].type != HERO_E_DIR) {
+			st->files++;
+			st->data_bytes += r->seen[i].size;
+		}
+	st->archive_bytes = r->z.consumed + (r->z.state == Z_DONE ? HERO_SIG_FRAME : 0);
+}
+
+int hero_areader_signature_checked(const struct hero_areader *r)
+{
+	return r->sig_checked;
+}
+
+void hero_areader_free(struct hero_areader *r)
+{
+	if (!r)
+		return;
+	if (r->tar)
+		archive_read_free(r->tar);
+	ZSTD_freeDCtx(r->z.dctx);
+	free(r->z.buf);
+	free(r->obuf);
+	free(r->manifest);
+	free(r->index);
+	for (size_t i = 0; i < r->n_seen; i++)
+		free(r->seen[i].path);
+	free(r->seen);
+	hero_strset_release(&r->paths);
+	free(r);
+}

@@ -1,0 +1,351 @@
+/* archive_write.c - write the signed archive stream (formats/hero-archive-v1.md).
+ *
+ * libarchive produces the pax tar; libzstd compresses it here rather than
+ * through libarchive's zstd filter because the format needs control of the
+ * frame boundaries (skippable header and signature frames) and a hash of
+ * every compressed byte (docs/decisions/0002-archive-container.md).
+ */
+#include "hero/archive.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <zstd.h>
+
+#include "internal.h"
+
+#define DATA_BUF (256 * 1024)
+
+struct hero_awriter {
+	int fd;
+	const struct hero_seckey *sk;
+	struct hero_header hdr;
+	ZSTD_CCtx *cctx;
+	crypto_generichash_state prehash;
+	struct archive *tar;
+	uint8_t *zbuf;
+	size_t zcap;
+	uint8_t *dbuf;
+	json_t *index;
+	struct hero_archive_stats st;
+	int manifest_done;
+	int finished;
+	int aborting;  /* freeing an unfinished writer: emit nothing more */
+	struct hero_error cb_err; /* error raised inside a libarchive callback */
+};
+
+/* Hash and write compressed bytes. */
+static int emit(struct hero_awriter *w, const void *buf, size_t n, struct hero_error *err)
+{
+	crypto_generichash_update(&w->prehash, buf, n);
+	w->st.archive_bytes += n;
+	return hero_write_all(w->fd, buf, n, "archive output", err);
+}
+
+static int compress_some(struct hero_awriter *w, const void *buf, size_t n, ZSTD_EndDirective mode,
+			 struct hero_error *err)
+{
+	ZSTD_inBuffer in = { buf, n, 0 };
+	for (;;) {
+		ZSTD_outBuffer out = { w->zbuf, w->zcap, 0 };
+		size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
+		if (ZSTD_isError(left))
+			return hero_error(err, HERO_EFAIL, "zstd compression failed: %s",
+					  ZSTD_getErrorName(left));
+		if (out.pos && emit(w, w->zbuf, out.pos, err) < 0)
+			return -HERO_EFAIL;
+		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
+			return 0;
+	}
+}
+
+static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+	struct hero_awriter *w = ctx;
+	(void)a;
+	if (w->aborting)
+		return -1;
+	if (compress_some(w, buf, n, ZSTD_e_continue, &w->cb_err) < 0)
+		return -1;
+	return (la_ssize_t)n;
+}
+
+/* Report a libarchive failure, preferring an error our callback stored. */
+static int tar_error(struct hero_awriter *w, const char *what, struct hero_error *err)
+{
+	if (w->cb_err.code) {
+		*err = w->cb_err;
+		return -err->code;
+	}
+	return hero_error(err, HERO_EFAIL, "%s: %s", what, archive_error_string(w->tar));
+}
+
+static void put_header(uint8_t out[HERO_HEADER_FRAME], const struct hero_header *h)
+{
+	hero_put32(out, HERO_MAGIC_HEADER);
+	hero_put32(out + 4, HERO_HEADER_FRAME - 8);
+	memcpy(out + 8, "HEROSNAP", 8);
+	out[16] = h->major;
+	out[17] = h->minor;
+	hero_put16(out + 18, h->flags);
+	hero_put32(out + 20, 0);
+	memcpy(out + 24, h->archive_id, HERO_ID_BYTES);
+	memcpy(out + 40, h->keyid, HERO_KEYID_BYTES);
+	hero_put64(out + 48, h->created);
+}
+
+static int setup_zstd(struct hero_awriter *w, const struct hero_awriter_opts *o, struct hero_error *err)
+{
+	int level = o && o->level ? o->level : 3;
+	int threads = o ? o->threads : 0;
+	if (threads <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (int)n : 1;
+	}
+	w->cctx = ZSTD_createCCtx();
+	if (!w->cctx)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
+	/* Multi-threading is optional in libzstd; ignore the error of a single-threaded build. */
+	if (threads > 1)
+		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
+	w->zcap = ZSTD_CStreamOutSize() * 4;
+	w->zbuf = malloc(w->zcap);
+	w->dbuf = malloc(DATA_BUF);
+	if (!w->zbuf || !w->dbuf)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	return 0;
+}
+
+static int setup_tar(struct hero_awriter *w, struct hero_error *err)
+{
+	w->tar = archive_write_new();
+	if (!w->tar)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	if (archive_write_set_format_pax_restricted(w->tar) != ARCHIVE_OK ||
+	    archive_write_add_filter_none(w->tar) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(w->tar, 10240) != ARCHIVE_OK ||
+	    archive_write_open(w->tar, w, NULL, tar_write_cb, NULL) != ARCHIVE_OK)
+		return tar_error(w, "cannot start tar stream", err);
+	return 0;
+}
+
+int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_seckey *sk,
+		      const struct hero_awriter_opts *opts, struct hero_error *err)
+{
+	struct hero_awriter *w = calloc(1, sizeof *w);
+	int ret;
+	if (!w)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	w->fd = fd;
+	w->sk = sk;
+	w->hdr.major = HERO_ARCHIVE_MAJOR;
+	w->hdr.minor = HERO_ARCHIVE_MINOR;
+	w->hdr.flags = opts ? opts->flags : 0;
+	randombytes_buf(w->hdr.archive_id, sizeof w->hdr.archive_id);
+	struct hero_pubkey pk;
+	hero_seckey_pubkey(sk, &pk);
+	memcpy(w->hdr.keyid, pk.keyid, HERO_KEYID_BYTES);
+	w->hdr.created = (uint64_t)time(NULL);
+	w->index = json_array();
+	crypto_generichash_init(&w->prehash, NULL, 0, 64);
+	if (!w->index) {
+		ret = hero_error(err, HERO_EFAIL, "out of memory");
+		goto out;
+	}
+	if ((ret = setup_zstd(w, opts, err)) < 0)
+		goto out;
+	uint8_t hdr[HERO_HEADER_FRAME];
+	put_header(hdr, &w->hdr);
+	if ((ret = emit(w, hdr, sizeof hdr, err)) < 0)
+		goto out;
+	if ((ret = setup_tar(w, err)) < 0)
+		goto out;
+	*out = w;
+	w = NULL;
+	ret = 0;
+out:
+	hero_awriter_free(w);
+	return ret;
+}
+
+const struct hero_header *hero_awriter_header(const struct hero_awriter *w)
+{
+	return &w->hdr;
+}
+
+static int write_entry_header(struct hero_awriter *w, const char *path, mode_t type, mode_t mode,
+			      uint64_t size, int64_t mtime, struct hero_error *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	if (!e)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, type);
+	archive_entry_set_perm(e, mode & 0755);
+	archive_entry_set_size(e, type == AE_IFDIR ? 0 : (la_int64_t)size);
+	archive_entry_set_mtime(e, mtime, 0);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	int r = archive_write_header(w->tar, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK)
+		return tar_error(w, "cannot write tar header", err);
+	return 0;
+}
+
+static int write_buffer_entry(struct hero_awriter *w, const char *path, const char *data, size_t len,
+			      struct hero_error *err)
+{
+	int ret = write_entry_header(w, path, AE_IFREG, 0644, len, (int64_t)w->hdr.created, err);
+	if (ret < 0)
+		return ret;
+	if (len && archive_write_data(w->tar, data, len) != (la_ssize_t)len)
+		return tar_error(w, "cannot write tar data", err);
+	return 0;
+}
+
+int hero_awriter_manifest(struct hero_awriter *w, const char *json, size_t len, struct hero_error *err)
+{
+	if (w->manifest_done)
+		return hero_error(err, HERO_EFAIL, "manifest already written");
+	w->manifest_done = 1;
+	return write_buffer_entry(w, HERO_MANIFEST_PATH, json, len, err);
+}
+
+static int index_add(struct hero_awriter *w, const char *path, enum hero_etype type, const char *service,
+		     const char *context, uint64_t size, const uint8_t *hash, struct hero_error *err)
+{
+	json_t *o = json_object();
+	if (!o)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	json_object_set_new(o, "path", json_string(path));
+	json_object_set_new(o, "type", json_string(hero_etype_name(type)));
+	json_object_set_new(o, "service", service ? json_string(service) : json_null());
+	json_object_set_new(o, "context", context ? json_string(context) : json_null());
+	if (type != HERO_E_DIR) {
+		char hex[65];
+		hero_hex(hash, 32, hex);
+		json_object_set_new(o, "size", json_integer((json_int_t)size));
+		json_object_set_new(o, "blake2b", json_string(hex));
+	}
+	if (json_array_append_new(w->index, o) < 0)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	return 0;
+}
+
+int hero_awriter_dir(struct hero_awriter *w, const char *path, mode_t mode, int64_t mtime,
+		     const char *service, const char *context, struct hero_error *err)
+{
+	if (!w->manifest_done)
+		return hero_error(err, HERO_EFAIL, "manifest must be written first");
+	int ret = write_entry_header(w, path, AE_IFDIR, mode, 0, mtime, err);
+	if (ret < 0)
+		return ret;
+	w->st.entries++;
+	return index_add(w, path, HERO_E_DIR, service, context, 0, NULL, err);
+}
+
+int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype type, int data_fd,
+		      uint64_t size, mode_t mode, int64_t mtime, const char *service,
+		      const char *context, struct hero_error *err)
+{
+	if (!w->manifest_done)
+		return hero_error(err, HERO_EFAIL, "manifest must be written first");
+	int ret = write_entry_header(w, path, AE_IFREG, mode, size, mtime, err);
+	if (ret < 0)
+		return ret;
+	crypto_generichash_state h;
+	crypto_generichash_init(&h, NULL, 0, 32);
+	uint64_t left = size;
+	while (left > 0) {
+		size_t want = left < DATA_BUF ? (size_t)left : DATA_BUF;
+		ssize_t got = read(data_fd, w->dbuf, want);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot read '%s'", path);
+		if (got == 0)
+			return hero_error(err, HERO_EFAIL,
+					  "'%s' changed while being archived (shorter than %llu bytes)",
+					  path, (unsigned long long)size);
+		crypto_generichash_update(&h, w->dbuf, (size_t)got);
+		if (archive_write_data(w->tar, w->dbuf, (size_t)got) != got)
+			return tar_error(w, "cannot write tar data", err);
+		left -= (uint64_t)got;
+	}
+	uint8_t digest[32];
+	crypto_generichash_final(&h, digest, sizeof digest);
+	w->st.entries++;
+	w->st.files++;
+	w->st.data_bytes += size;
+	return index_add(w, path, type, service, context, size, digest, err);
+}
+
+static int write_signature(struct hero_awriter *w, struct hero_error *err)
+{
+	uint8_t prehash[64], frame[HERO_SIG_FRAME];
+	crypto_generichash_final(&w->prehash, prehash, sizeof prehash);
+	hero_put32(frame, HERO_MAGIC_SIG);
+	hero_put32(frame + 4, HERO_SIG_FRAME - 8);
+	memcpy(frame + 8, "ED", 2);
+	memcpy(frame + 10, w->hdr.keyid, HERO_KEYID_BYTES);
+	int ret = hero_sign_prehash(w->sk, prehash, frame + 18, err);
+	if (ret < 0)
+		return ret;
+	w->st.archive_bytes += sizeof frame;
+	return hero_write_all(w->fd, frame, sizeof frame, "archive output", err);
+}
+
+int hero_awriter_finish(struct hero_awriter *w, struct hero_archive_stats *stats,
+			struct hero_error *err)
+{
+	if (w->finished)
+		return hero_error(err, HERO_EFAIL, "archive already finished");
+	w->finished = 1;
+	json_t *doc = json_object();
+	char id[2 * HERO_ID_BYTES + 1];
+	hero_hex(w->hdr.archive_id, HERO_ID_BYTES, id);
+	json_object_set_new(doc, "archive_id", json_string(id));
+	json_object_set(doc, "entries", w->index);
+	char *text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (!text)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = write_buffer_entry(w, HERO_INDEX_PATH, text, strlen(text), err);
+	free(text);
+	if (ret < 0)
+		return ret;
+	if (archive_write_close(w->tar) != ARCHIVE_OK)
+		return tar_error(w, "cannot end tar stream", err);
+	if ((ret = compress_some(w, NULL, 0, ZSTD_e_end, err)) < 0)
+		return ret;
+	if ((ret = write_signature(w, err)) < 0)
+		return ret;
+	if (stats)
+		*stats = w->st;
+	return 0;
+}
+
+void hero_awriter_free(struct hero_awriter *w)
+{
+	if (!w)
+		return;
+	w->aborting = !w->finished;
+	if (w->tar)
+		archive_write_free(w->tar);
+	ZSTD_freeCCtx(w->cctx);
+	json_decref(w->index);
+	free(w->zbuf);
+	free(w->dbuf);
+	sodium_memzero(&w->prehash, sizeof w->prehash);
+	free(w);
+}

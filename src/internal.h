@@ -1,0 +1,75 @@
+/* internal.h - helpers shared inside the library; not installed. */
+#ifndef HERO_INTERNAL_H
+#define HERO_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hero/error.h"
+
+#define HERO_MAGIC_HEADER 0x184D2A50u
+#define HERO_MAGIC_CRYPT 0x184D2A51u
+#define HERO_MAGIC_SIG 0x184D2A5Eu
+#define HERO_MAGIC_ZSTD 0xFD2FB528u
+#define HERO_HEADER_FRAME 56
+#define HERO_SIG_FRAME 82
+
+static inline void hero_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static inline void hero_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void hero_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t hero_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t hero_get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+static inline uint64_t hero_get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* fsutil.c */
+/* Write all N bytes to FD, retrying on EINTR; WHAT names the output in errors. */
+int hero_write_all(int fd, const void *buf, size_t n, const char *what, struct hero_error *err);
+/* Read up to N bytes, retrying on EINTR and short reads; returns bytes read (< N only at EOF). */
+ssize_t hero_read_full(int fd, void *buf, size_t n);
+/* Remove NAME under DIRFD recursively, never following symlinks. A missing NAME is fine. */
+int hero_rmtree_at(int dirfd, const char *name, struct hero_error *err);
+/* fsync FD; any failure is fatal (never retried). WHAT names it. */
+int hero_fsync(int fd, const char *what, struct hero_error *err);
+/* fsync the directory at PATH. */
+int hero_fsync_path(const char *path, struct hero_error *err);
+/* Join A and B with '/' into a malloc'd string (NULL when out of memory). */
+char *hero_join(const char *a, const char *b);
+/* mkdir -p of PATH relative to DIRFD, mode 0755; existing directories are fine. */
+int hero_mkdirs_at(int dirfd, const char *path, struct hero_error *err);
+/* Split PATH into its parent directory and base name (both malloc'd). */
+int hero_split_path(const char *path, char **parent, char **base, struct hero_error *err);
+
+/* pathsafe.c */
+struct hero_limits;
+/* Check an archive entry path (formats/hero-archive-v1.md section 2.3). */
+int hero_path_check(const char *path, const struct hero_limits *lim, struct hero_error *err);
+
+#endif
