@@ -167,3 +167,63 @@ int fe_progress_enabled(int force)
 		return 0;
 	return isatty(STDERR_FILENO);
 }
+
+void fe_load_trust(struct hero_trust *t, const struct hero_strlist *pubs, const char *dir)
+{
+	struct hero_error err = HERO_ERROR_INIT;
+	for (size_t i = 0; pubs && i < pubs->n; i++)
+		if (hero_trust_add_file(t, pubs->v[i], &err) < 0)
+			exit(fe_report(&err));
+	if (!dir)
+		dir = getenv("HERO_TRUSTED_KEYS");
+	if (!dir || !*dir)
+		dir = "/etc/hero/trusted-keys.d";
+	if (hero_trust_add_dir(t, dir, &err) < 0)
+		exit(fe_report(&err));
+}
+
+void fe_load_inventory(struct hero_inventory *inv, const char *dir)
+{
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_inventory_load(inv, dir, &err) < 0)
+		exit(fe_report(&err));
+}
+
+const char *fe_size(unsigned long long n, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)n;
+	size_t u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", n);
+	else
+		snprintf(buf, len, "%.1f %s", v, unit[u]);
+	return buf;
+}
+
+void fe_progress_line(const char *label, unsigned long long done, unsigned long long total, int final)
+{
+	char a[32], b[32];
+	if (total)
+		fprintf(stderr, "\r%s  %s / %s (%3.0f%%)\033[K", label, fe_size(done, a, sizeof a),
+			fe_size(total, b, sizeof b), 100.0 * (double)done / (double)total);
+	else
+		fprintf(stderr, "\r%s  %s\033[K", label, fe_size(done, a, sizeof a));
+	if (final)
+		fputc('\n', stderr);
+}
+
+int fe_die_soft(int code, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", hero_progname);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}

@@ -37,3 +37,23 @@ void fe_passphrase_free(char *p);
 int fe_progress_enabled(int force);
 
 #endif
+
+#include "hero/keys.h"
+#include "hero/manifest.h"
+
+/* Load the trusted keys: every -p FILE in PUBS, plus the directory DIR (or
+ * $HERO_TRUSTED_KEYS, else /etc/hero/trusted-keys.d) when it exists.
+ * Exits with a message on error. */
+void fe_load_trust(struct hero_trust *t, const struct hero_strlist *pubs, const char *dir);
+
+/* Load the manifests in DIR; exits with a message on error. */
+void fe_load_inventory(struct hero_inventory *inv, const char *dir);
+
+/* "1.5 GiB" style size into BUF. */
+const char *fe_size(unsigned long long n, char *buf, size_t len);
+
+/* Progress line on stderr: "\rLABEL  DONE / TOTAL (P%)"; FINAL ends the line. */
+void fe_progress_line(const char *label, unsigned long long done, unsigned long long total, int final);
+
+/* Print "PROG: MSG" and return CODE (for paths that must still clean up). */
+int fe_die_soft(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

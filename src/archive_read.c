@@ -55,7 +55,8 @@ struct hero_areader {
 	const struct hero_trust *trust;
 	struct hero_header hdr;
 	struct archive *tar;
-	uint8_t *obuf;
+	uint8_t *obuf;         /* handed to libarchive: never written elsewhere */
+	uint8_t *scratch;      /* for draining unread entry data */
 	char *manifest;
 	size_t manifest_len;
 	char *index;
@@ -262,9 +263,10 @@ int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust
 		hero_limits_default(&r->lim);
 	r->z.buf = malloc(IN_BUF);
 	r->obuf = malloc(IN_BUF);
+	r->scratch = malloc(IN_BUF);
 	r->z.dctx = ZSTD_createDCtx();
 	crypto_generichash_init(&r->z.prehash, NULL, 0, 64);
-	if (!r->z.buf || !r->obuf || !r->z.dctx || hero_strset_init(&r->paths) < 0) {
+	if (!r->z.buf || !r->obuf || !r->scratch || !r->z.dctx || hero_strset_init(&r->paths) < 0) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
@@ -380,7 +382,7 @@ static int finish_entry(struct hero_areader *r, struct hero_error *err)
 	if (!r->in_file)
 		return 0;
 	for (;;) {
-		ssize_t n = hero_areader_data(r, r->obuf, IN_BUF, err);
+		ssize_t n = hero_areader_data(r, r->scratch, IN_BUF, err);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
@@ -511,7 +513,7 @@ static int finish_stream(struct hero_areader *r, struct hero_error *err)
 		return tar_error(r, "cannot read the end of the tar stream", err);
 	/* Drain the rest of the compressed stream (tar padding) up to the signature. */
 	for (;;) {
-		ssize_t n = zin_read(&r->z, r->obuf, IN_BUF, err);
+		ssize_t n = zin_read(&r->z, r->scratch, IN_BUF, err);
 		if (n < 0)
 			return -err->code;
 		if (n == 0)
@@ -629,6 +631,7 @@ void hero_areader_free(struct hero_areader *r)
 	ZSTD_freeDCtx(r->z.dctx);
 	free(r->z.buf);
 	free(r->obuf);
+	free(r->scratch);
 	free(r->manifest);
 	free(r->index);
 	for (size_t i = 0; i < r->n_seen; i++)

@@ -1,0 +1,200 @@
+/* hero-inspect - show an archive's manifest and entries; verify every byte. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common.h"
+#include "hero/archive.h"
+
+struct inspect_cli {
+	const char *trustdir, *input;
+	struct hero_strlist pubs;
+	int verify, list, json;
+};
+
+static _Noreturn void usage(int code)
+{
+	FILE *f = code ? stderr : stdout;
+	fprintf(f, "usage: hero-inspect [--verify] [--list] [--json] [-p PUBKEY]... [--trusted-keys DIR] FILE|-\n"
+		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged, forged or signed by an untrusted key.\n");
+	exit(code);
+}
+
+static void parse(struct inspect_cli *c, int argc, char **argv)
+{
+	enum { O_JSON = 256, O_TRUSTDIR, O_VERSION };
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "list", no_argument, NULL, 'l' },
+		{ "public-key", required_argument, NULL, 'p' },
+		{ "trusted-keys", required_argument, NULL, O_TRUSTDIR },
+		{ "verify", no_argument, NULL, 'V' },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "hlp:V", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': usage(0);
+		case 'l': c->list = 1; break;
+		case 'p': hero_strlist_push(&c->pubs, optarg); break;
+		case 'V': c->verify = 1; break;
+		case O_JSON: c->json = 1; break;
+		case O_TRUSTDIR: c->trustdir = optarg; break;
+		case O_VERSION: printf("hero-inspect %s\n", HERO_VERSION); exit(0);
+		default: usage(HERO_EUSAGE);
+		}
+	}
+	if (argc - optind != 1)
+		fe_die(HERO_EUSAGE, "give exactly one archive (FILE, or - for stdin)");
+	c->input = argv[optind];
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "-";
+}
+
+static void print_list(json_t *arr, const char *label)
+{
+	size_t i;
+	json_t *v;
+	printf("%s", label);
+	json_array_foreach(arr, i, v)
+		printf("%s%s", i ? ", " : "", json_string_value(v));
+	if (!json_array_size(arr))
+		printf("-");
+}
+
+static void print_manifest(json_t *m, const char *signer, const char *status)
+{
+	printf("archive    %s\n", jstr(m, "archive_id"));
+	printf("format     %s %s (%s)\n", jstr(m, "format"), jstr(m, "format_version"), jstr(m, "tool"));
+	printf("created    %s\n", jstr(m, "created"));
+	printf("instance   %s\n", jstr(m, "instance_id"));
+	json_t *scope = json_object_get(m, "scope");
+	printf("scope      %s", jstr(scope, "kind"));
+	if (json_array_size(json_object_get(scope, "services")))
+		print_list(json_object_get(scope, "services"), " services: ");
+	if (json_array_size(json_object_get(scope, "contexts")))
+		print_list(json_object_get(scope, "contexts"), " contexts: ");
+	printf("\nparent     %s\n", json_is_string(json_object_get(m, "parent")) ? jstr(m, "parent") : "none");
+	printf("encrypted  %s\n", json_is_true(json_object_get(m, "encrypted")) ? "yes" : "no");
+	printf("signed by  %s (%s)\n", signer, status);
+	printf("services:\n");
+	json_t *s;
+	size_t i;
+	json_array_foreach(json_object_get(m, "services"), i, s)
+	{
+		char sz[32];
+		printf("  %-14s %-8s schema %-3lld %-13s %5lld entries %10s", jstr(s, "name"), jstr(s, "version"),
+		       json_integer_value(json_object_get(s, "schema")), jstr(s, "class"),
+		       json_integer_value(json_object_get(s, "entries")),
+		       fe_size((unsigned long long)json_integer_value(json_object_get(s, "bytes")), sz, sizeof sz));
+		print_list(json_object_get(s, "contexts"), "  contexts: ");
+		print_list(json_object_get(s, "secrets"), "  secrets: ");
+		printf("\n");
+	}
+	if (json_array_size(json_object_get(m, "skipped"))) {
+		printf("skipped:\n");
+		json_array_foreach(json_object_get(m, "skipped"), i, s)
+			printf("  %-14s %-40s %s\n", jstr(s, "service"), jstr(s, "path"), jstr(s, "why"));
+	}
+}
+
+static void print_entries(json_t *index)
+{
+	json_t *e;
+	size_t i;
+	json_array_foreach(json_object_get(index, "entries"), i, e)
+	{
+		json_t *sz = json_object_get(e, "size");
+		printf("%-6s %12lld  %-13s %s\n", jstr(e, "type"), sz ? json_integer_value(sz) : 0LL, jstr(e, "service"),
+		       jstr(e, "path"));
+	}
+}
+
+/* Read every entry; returns 0 when the whole stream verified. */
+static int read_all(struct hero_areader *r, struct hero_error *err)
+{
+	struct hero_aentry e;
+	int ret;
+	while ((ret = hero_areader_next(r, &e, err)) == 1)
+		;
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	fe_init(argv[0]);
+	struct inspect_cli c = { 0 };
+	parse(&c, argc, argv);
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_crypto_init(&err) < 0)
+		return fe_report(&err);
+	struct hero_trust trust = HERO_TRUST_INIT;
+	if (c.verify)
+		fe_load_trust(&trust, &c.pubs, c.trustdir);
+	if (c.verify && !trust.n)
+		fe_die(HERO_EUSAGE, "--verify needs a trusted public key: give -p PUBKEY or --trusted-keys DIR");
+	int fd = strcmp(c.input, "-") ? open(c.input, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0)
+		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
+	struct hero_areader *r = NULL;
+	json_t *m = NULL, *index = NULL;
+	const char *text;
+	size_t len;
+	int code = 0;
+	if (hero_areader_open(&r, fd, c.verify ? &trust : NULL, NULL, &err) < 0 ||
+	    hero_areader_manifest(r, &text, &len, &err) < 0) {
+		code = fe_report(&err);
+		goto out;
+	}
+	json_error_t je;
+	if (!(m = json_loadb(text, len, 0, &je))) {
+		code = fe_die_soft(HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+		goto out;
+	}
+	if ((c.verify || c.list) && read_all(r, &err) < 0) {
+		code = fe_report(&err);
+		goto out;
+	}
+	if (c.list)
+		index = json_loads(hero_areader_index(r), 0, &je);
+	char keyid[17];
+	hero_keyid_hex(hero_areader_header(r)->keyid, keyid);
+	const char *status = c.verify ? "signature and every entry verified" : "not verified (use --verify)";
+	if (c.json) {
+		json_t *out = json_object();
+		json_object_set(out, "manifest", m);
+		json_object_set_new(out, "signer", json_string(keyid));
+		json_object_set_new(out, "verified", json_boolean(c.verify));
+		if (index)
+			json_object_set(out, "entries", json_object_get(index, "entries"));
+		json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(out);
+	} else {
+		print_manifest(m, keyid, status);
+		if (index)
+			print_entries(index);
+	}
+out:
+	json_decref(m);
+	json_decref(index);
+	hero_areader_free(r);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	hero_trust_release(&trust);
+	hero_strlist_release(&c.pubs);
+	return code;
+}

@@ -1,0 +1,171 @@
+/* hero-restore - verify an archive, then restore it atomically into an instance root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "hero/restore.h"
+
+struct restore_cli {
+	const char *root, *manifests, *trustdir, *input;
+	struct hero_strlist pubs;
+	int dry_run, progress, json;
+	struct hero_limits lim;
+};
+
+static _Noreturn void usage(int code)
+{
+	FILE *f = code ? stderr : stdout;
+	fprintf(f, "usage: hero-restore -p PUBKEY [-p PUBKEY]... [--trusted-keys DIR] --root DIR\n"
+		   "                    [--manifests DIR] [--dry-run] [--json] [--quiet|--progress]\n"
+		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N] FILE|-\n"
+		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 5 busy. See hero-restore(1).\n");
+	exit(code);
+}
+
+static void say_cb(void *ctx, const char *line)
+{
+	(void)ctx;
+	printf("%s\n", line);
+}
+
+static void progress_cb(void *ctx, uint64_t bytes)
+{
+	(void)ctx;
+	static time_t last;
+	time_t now = time(NULL);
+	if (now != last) {
+		last = now;
+		fe_progress_line("hero-restore", bytes, 0, 0);
+	}
+}
+
+static unsigned long long parse_num(const char *s, const char *opt)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-')
+		fe_die(HERO_EUSAGE, "%s needs a positive number, not '%s'", opt, s);
+	return v;
+}
+
+static void parse(struct restore_cli *c, int argc, char **argv)
+{
+	enum { O_DRY = 256, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_PROGRESS, O_ROOT, O_TRUSTDIR,
+	       O_VERSION };
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "manifests", required_argument, NULL, O_MANIFESTS },
+		{ "max-entries", required_argument, NULL, O_MAXENT },
+		{ "max-file-size", required_argument, NULL, O_MAXFILE },
+		{ "max-total-size", required_argument, NULL, O_MAXTOTAL },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "public-key", required_argument, NULL, 'p' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "root", required_argument, NULL, O_ROOT },
+		{ "trusted-keys", required_argument, NULL, O_TRUSTDIR },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	hero_limits_default(&c->lim);
+	while ((ch = getopt_long(argc, argv, "hp:q", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': usage(0);
+		case 'p': hero_strlist_push(&c->pubs, optarg); break;
+		case 'q': c->progress = -1; break;
+		case O_DRY: c->dry_run = 1; break;
+		case O_JSON: c->json = 1; break;
+		case O_MANIFESTS: c->manifests = optarg; break;
+		case O_MAXENT: c->lim.max_entries = parse_num(optarg, "--max-entries"); break;
+		case O_MAXFILE: c->lim.max_file_bytes = parse_num(optarg, "--max-file-size"); break;
+		case O_MAXTOTAL: c->lim.max_total_bytes = parse_num(optarg, "--max-total-size"); break;
+		case O_PROGRESS: c->progress = 1; break;
+		case O_ROOT: c->root = optarg; break;
+		case O_TRUSTDIR: c->trustdir = optarg; break;
+		case O_VERSION: printf("hero-restore %s\n", HERO_VERSION); exit(0);
+		default: usage(HERO_EUSAGE);
+		}
+	}
+	if (argc - optind != 1)
+		fe_die(HERO_EUSAGE, "give exactly one archive (FILE, or - for stdin)");
+	c->input = argv[optind];
+}
+
+/* Refuse roots a restore must never touch, before any archive byte is read. */
+static void check_root(const char *root)
+{
+	if (!*root)
+		fe_die(HERO_EUSAGE, "empty instance root");
+	if (root[0] != '/')
+		fe_die(HERO_EUSAGE, "instance root '%s' must be an absolute path", root);
+	if (strspn(root, "/") == strlen(root))
+		fe_die(HERO_EUSAGE, "refusing to restore over '/'");
+	if (strstr(root, "/../") || strstr(root, "/./") || (strlen(root) >= 3 && !strcmp(root + strlen(root) - 3, "/..")) ||
+	    (strlen(root) >= 2 && !strcmp(root + strlen(root) - 2, "/.")))
+		fe_die(HERO_EUSAGE, "instance root '%s' must not contain '.' or '..' components", root);
+	for (const char *p = root; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			fe_die(HERO_EUSAGE, "instance root contains a control character");
+}
+
+int main(int argc, char **argv)
+{
+	fe_init(argv[0]);
+	struct restore_cli c = { 0 };
+	parse(&c, argc, argv);
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_crypto_init(&err) < 0)
+		return fe_report(&err);
+	char *root = fe_root(c.root), *mdir = fe_manifests(c.manifests);
+	check_root(root);
+	struct hero_trust trust = HERO_TRUST_INIT;
+	fe_load_trust(&trust, &c.pubs, c.trustdir);
+	struct hero_inventory inv = HERO_INVENTORY_INIT;
+	struct hero_error ierr = HERO_ERROR_INIT;
+	int have_inv = hero_inventory_load(&inv, mdir, &ierr) == 0;
+	int fd = strcmp(c.input, "-") ? open(c.input, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0)
+		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
+	int show = fe_progress_enabled(c.progress);
+	struct hero_restore_opts o = { .root = root, .inv = have_inv ? &inv : NULL, .trust = &trust, .in_fd = fd,
+				       .limits = &c.lim, .dry_run = c.dry_run, .say = c.dry_run ? say_cb : NULL,
+				       .progress = show ? progress_cb : NULL };
+	struct hero_restore_result res;
+	int ret = hero_restore(&o, &res, &err), code = 0;
+	if (show)
+		fputc('\n', stderr);
+	if (ret < 0) {
+		code = fe_report(&err);
+	} else if (c.json) {
+		printf("{\"archive_id\":\"%s\",\"dry_run\":%s,\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
+		       "\"databases_checked\":%llu,\"kept\":%llu,\"recovered\":%s}\n",
+		       res.archive_id, c.dry_run ? "true" : "false", (unsigned long long)res.st.entries,
+		       (unsigned long long)res.st.files, (unsigned long long)res.st.data_bytes,
+		       (unsigned long long)res.databases_checked, (unsigned long long)res.kept,
+		       res.recovered ? "true" : "false");
+	} else if (c.progress >= 0 && !c.dry_run) {
+		char a[32];
+		fprintf(stderr, "hero-restore: archive %s restored into '%s': %llu entries, %s, %llu databases checked, %llu paths kept\n",
+			res.archive_id, root, (unsigned long long)res.st.entries, fe_size(res.st.data_bytes, a, sizeof a),
+			(unsigned long long)res.databases_checked, (unsigned long long)res.kept);
+	}
+	if (res.recovered && c.progress >= 0)
+		fe_warn("finished or rolled back an interrupted earlier restore of '%s'", root);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	hero_trust_release(&trust);
+	hero_inventory_release(&inv);
+	hero_strlist_release(&c.pubs);
+	free(root);
+	free(mdir);
+	return code;
+}

@@ -1,0 +1,40 @@
+/* hero/snapshot.h - archive the state of an instance. */
+#ifndef HERO_SNAPSHOT_H
+#define HERO_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "hero/archive.h"
+#include "hero/keys.h"
+#include "hero/manifest.h"
+
+struct hero_snap_opts {
+	const char *root;                     /* instance root */
+	const struct hero_inventory *inv;     /* loaded manifests */
+	const struct hero_seckey *sk;         /* signing key */
+	int out_fd;                           /* where the archive goes */
+	const struct hero_strlist *services;  /* NULL or empty: every service */
+	const struct hero_strlist *contexts;  /* NULL or empty: every context */
+	int level, threads;                   /* zstd; 0 = defaults */
+	const char *tmpdir;                   /* for database copies; NULL = $TMPDIR or /tmp */
+	/* Called after each entry with bytes done and bytes planned; may be NULL. */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+};
+
+struct hero_snap_result {
+	char archive_id[2 * HERO_ID_BYTES + 1];
+	struct hero_archive_stats st;
+	uint64_t skipped;                     /* state surfaces deliberately left out */
+};
+
+/* Take the instance lock, plan from the manifests, and write one signed
+ * archive to opts->out_fd. Databases are copied one at a time through the
+ * SQLite backup API into TMPDIR and streamed from there. */
+int hero_snapshot(const struct hero_snap_opts *opts, struct hero_snap_result *res,
+		  struct hero_error *err);
+
+/* The instance id of ROOT (ROOT/.hero/instance-id, created on first use). */
+int hero_instance_id(const char *root, char out[2 * HERO_ID_BYTES + 1], struct hero_error *err);
+
+#endif

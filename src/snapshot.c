@@ -1,0 +1,313 @@
+/* snapshot.c - plan an instance's state and stream it into a signed archive. */
+#include "hero/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "hero/lock.h"
+#include "internal.h"
+#include "plan.h"
+#include "sqlite_util.h"
+
+static const char *class_name(enum hero_class c)
+{
+	static const char *const names[] = { "authoritative", "config", "derived", "ephemeral" };
+	return names[c];
+}
+
+static const char *type_name(enum hero_state_type t)
+{
+	static const char *const names[] = { "sqlite", "files", "secrets" };
+	return names[t];
+}
+
+int hero_instance_id(const char *root, char out[2 * HERO_ID_BYTES + 1], struct hero_error *err)
+{
+	char *path = hero_join(root, ".hero/instance-id");
+	if (!path)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = 0;
+	FILE *f = fopen(path, "r");
+	if (f) {
+		char buf[64] = "";
+		if (!fgets(buf, sizeof buf, f) || strlen(buf) < 2 * HERO_ID_BYTES)
+			ret = hero_error(err, HERO_EFAIL, "malformed instance id in '%s'", path);
+		else
+			snprintf(out, 2 * HERO_ID_BYTES + 1, "%.32s", buf);
+		fclose(f);
+		goto out;
+	}
+	uint8_t id[HERO_ID_BYTES];
+	randombytes_buf(id, sizeof id);
+	hero_hex(id, sizeof id, out);
+	char *dir = hero_join(root, ".hero");
+	if (!dir || (mkdir(dir, 0700) < 0 && errno != EEXIST)) {
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot create '%s'", dir ? dir : ".hero");
+		free(dir);
+		goto out;
+	}
+	free(dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot create '%s'", path);
+		goto out;
+	}
+	char line[2 * HERO_ID_BYTES + 2];
+	snprintf(line, sizeof line, "%s\n", out);
+	ret = hero_write_all(fd, line, strlen(line), path, err);
+	close(fd);
+out:
+	free(path);
+	return ret;
+}
+
+static json_t *strlist_json(const struct hero_strlist *l)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; l && i < l->n; i++)
+		json_array_append_new(a, json_string(l->v[i]));
+	return a;
+}
+
+static json_t *service_json(const struct hero_service *s, const struct plan_svc *ps, const char *version)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "name", json_string(s->name));
+	json_object_set_new(o, "version", json_string(version));
+	json_object_set_new(o, "schema", json_integer(s->schema));
+	json_object_set_new(o, "class", json_string(class_name(s->class)));
+	json_object_set_new(o, "per_context", json_boolean(s->per_context));
+	json_object_set_new(o, "secrets", strlist_json(&s->secrets));
+	json_object_set_new(o, "contexts", strlist_json(&ps->contexts));
+	json_object_set_new(o, "entries", json_integer((json_int_t)ps->entries));
+	json_object_set_new(o, "bytes", json_integer((json_int_t)ps->bytes));
+	json_t *states = json_array();
+	for (size_t j = 0; j < s->n_state; j++) {
+		const struct hero_state *st = &s->state[j];
+		if (!hero_state_archived(st))
+			continue;
+		json_t *d = json_object();
+		json_object_set_new(d, "path", json_string(st->path));
+		json_object_set_new(d, "type", json_string(type_name(st->type)));
+		json_object_set_new(d, "class", json_string(class_name(st->class)));
+		json_object_set_new(d, "context_column",
+				    st->context_column ? json_string(st->context_column) : json_null());
+		json_array_append_new(states, d);
+	}
+	json_object_set_new(o, "state", states);
+	return o;
+}
+
+static void iso_time(uint64_t t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int scope_json(json_t *m, const struct hero_snap_opts *o)
+{
+	int has_s = o->services && o->services->n, has_c = o->contexts && o->contexts->n;
+	json_t *scope = json_object();
+	json_object_set_new(scope, "kind", json_string(has_c ? "contexts" : has_s ? "services" : "instance"));
+	json_object_set_new(scope, "services", strlist_json(has_s ? o->services : NULL));
+	json_object_set_new(scope, "contexts", strlist_json(has_c ? o->contexts : NULL));
+	return json_object_set_new(m, "scope", scope);
+}
+
+static char *build_manifest(const struct hero_snap_opts *o, const struct hero_plan *p,
+			    const struct hero_header *h, const char *instance_id, struct hero_error *err)
+{
+	char id[2 * HERO_ID_BYTES + 1], when[32];
+	hero_hex(h->archive_id, HERO_ID_BYTES, id);
+	iso_time(h->created, when, sizeof when);
+	json_t *m = json_object();
+	json_object_set_new(m, "format", json_string("hero-archive"));
+	json_object_set_new(m, "format_version", json_string("1.0"));
+	json_object_set_new(m, "tool", json_string("hero-snap " HERO_VERSION));
+	json_object_set_new(m, "archive_id", json_string(id));
+	json_object_set_new(m, "created", json_string(when));
+	json_object_set_new(m, "instance_id", json_string(instance_id));
+	scope_json(m, o);
+	json_object_set_new(m, "parent", json_null());
+	json_object_set_new(m, "encrypted", json_false());
+	json_t *svcs = json_array(), *skipped = json_array();
+	char *text = NULL;
+	for (size_t i = 0; i < o->inv->n; i++) {
+		if (!p->svc[i].selected)
+			continue;
+		char *version = NULL;
+		if (hero_service_version(&o->inv->services[i], o->root, &version, err) < 0)
+			goto out;
+		json_array_append_new(svcs, service_json(&o->inv->services[i], &p->svc[i], version));
+		free(version);
+	}
+	for (size_t i = 0; i < p->n_skip; i++) {
+		json_t *s = json_object();
+		json_object_set_new(s, "service", json_string(o->inv->services[p->skip[i].svc].name));
+		json_object_set_new(s, "path", json_string(p->skip[i].path));
+		json_object_set_new(s, "why", json_string(p->skip[i].why));
+		json_array_append_new(skipped, s);
+	}
+	json_object_set(m, "services", svcs);
+	json_object_set(m, "skipped", skipped);
+	text = json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (!text)
+		hero_error(err, HERO_EFAIL, "out of memory");
+out:
+	json_decref(svcs);
+	json_decref(skipped);
+	json_decref(m);
+	return text;
+}
+
+struct copier {
+	const struct hero_snap_opts *o;
+	int rootfd;
+	char *tmpdir;
+	uint64_t done, total;
+};
+
+static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct plan_entry *e,
+		      const char *svc, struct hero_error *err)
+{
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof tmp, "%s/db.XXXXXX", c->tmpdir);
+	if (n < 0 || (size_t)n >= sizeof tmp)
+		return hero_error(err, HERO_EFAIL, "temporary directory path too long");
+	int tfd = mkstemp(tmp);
+	if (tfd < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot create a temporary file in '%s'", c->tmpdir);
+	close(tfd);
+	unlink(tmp); /* the backup API creates it afresh */
+	char *src = hero_join(c->o->root, e->path);
+	int ret = src ? hero_sqlite_snapshot(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
+	free(src);
+	if (ret < 0)
+		goto out;
+	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open database copy of '%s'", e->path);
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	ret = hero_awriter_file(w, e->path, HERO_E_SQLITE, fd, (uint64_t)st.st_size, e->mode, e->mtime, svc,
+				e->context, err);
+	close(fd);
+out:
+	unlink(tmp);
+	return ret;
+}
+
+static int add_file(struct copier *c, struct hero_awriter *w, const struct plan_entry *e, const char *svc,
+		    struct hero_error *err)
+{
+	int fd = openat(c->rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int en = errno;
+		if (fd >= 0)
+			close(fd);
+		return hero_error_errno(err, HERO_EFAIL, en, "cannot open '%s'", e->path);
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	int ret = hero_awriter_file(w, e->path, HERO_E_FILE, fd, (uint64_t)st.st_size, e->mode,
+				    st.st_mtim.tv_sec, svc, e->context, err);
+	close(fd);
+	return ret;
+}
+
+static int write_entries(struct copier *c, struct hero_awriter *w, const struct hero_plan *p,
+			 struct hero_error *err)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct plan_entry *e = &p->e[i];
+		const char *svc = c->o->inv->services[e->svc].name;
+		int ret;
+		if (e->type == HERO_E_DIR)
+			ret = hero_awriter_dir(w, e->path, e->mode, e->mtime, svc, e->context, err);
+		else if (e->type == HERO_E_SQLITE)
+			ret = add_sqlite(c, w, e, svc, err);
+		else
+			ret = add_file(c, w, e, svc, err);
+		if (ret < 0)
+			return ret;
+		c->done += e->size;
+		if (c->o->progress)
+			c->o->progress(c->o->progress_ctx, c->done, c->total);
+	}
+	return 0;
+}
+
+static int check_scope(const struct hero_snap_opts *o, struct hero_error *err)
+{
+	for (size_t i = 0; o->services && i < o->services->n; i++)
+		if (!hero_inventory_find(o->inv, o->services->v[i]))
+			return hero_error(err, HERO_EUSAGE, "unknown service '%s'", o->services->v[i]);
+	for (size_t i = 0; o->contexts && i < o->contexts->n; i++)
+		if (!hero_context_valid(o->contexts->v[i]))
+			return hero_error(err, HERO_EUSAGE, "invalid context name '%.80s'", o->contexts->v[i]);
+	return 0;
+}
+
+int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, struct hero_error *err)
+{
+	struct hero_plan plan;
+	struct hero_awriter *w = NULL;
+	char *manifest = NULL, instance_id[2 * HERO_ID_BYTES + 1];
+	int lockfd = -1, ret;
+	struct copier c = { o, -1, NULL, 0, 0 };
+	memset(&plan, 0, sizeof plan);
+	if ((ret = check_scope(o, err)) < 0)
+		return ret;
+	if ((ret = hero_lock_instance(o->root, &lockfd, err)) < 0)
+		return ret;
+	if ((ret = hero_instance_id(o->root, instance_id, err)) < 0)
+		goto out;
+	if ((ret = hero_plan_build(&plan, o->inv, o->root, &(struct plan_scope){ o->services, o->contexts }, err)) < 0)
+		goto out;
+	for (size_t i = 0; i < plan.n; i++)
+		c.total += plan.e[i].size;
+	const char *td = o->tmpdir ? o->tmpdir : getenv("TMPDIR");
+	c.tmpdir = strdup(td && *td ? td : "/tmp");
+	c.rootfd = open(o->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!c.tmpdir || c.rootfd < 0) {
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open instance root '%s'", o->root);
+		goto out;
+	}
+	struct hero_awriter_opts wo = { o->level, o->threads, 0 };
+	if ((ret = hero_awriter_open(&w, o->out_fd, o->sk, &wo, err)) < 0)
+		goto out;
+	if (!(manifest = build_manifest(o, &plan, hero_awriter_header(w), instance_id, err))) {
+		ret = -err->code;
+		goto out;
+	}
+	if ((ret = hero_awriter_manifest(w, manifest, strlen(manifest), err)) < 0 ||
+	    (ret = write_entries(&c, w, &plan, err)) < 0 || (ret = hero_awriter_finish(w, &res->st, err)) < 0)
+		goto out;
+	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, res->archive_id);
+	res->skipped = plan.n_skip;
+	ret = 0;
+out:
+	free(manifest);
+	free(c.tmpdir);
+	if (c.rootfd >= 0)
+		close(c.rootfd);
+	hero_awriter_free(w);
+	hero_plan_release(&plan);
+	if (lockfd >= 0)
+		close(lockfd);
+	return ret;
+}
