@@ -26,7 +26,9 @@ extern char **environ;
 #define PATH_MAX_LEN 1024          /* bytes of a declared path */
 #define GLOB_MAX 255               /* bytes of an include / exclude glob */
 #define VERSION_MAX 128            /* bytes of a version string */
+#ifndef VERSION_TIMEOUT_MS
 #define VERSION_TIMEOUT_MS 30000   /* a version_from command's time limit */
+#endif
 #define HOOK_TIMEOUT_DEFAULT 60
 #define HEALTH_TIMEOUT_DEFAULT 30
 #define CONTEXT_TOKEN "{context}"

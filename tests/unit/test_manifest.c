@@ -690,6 +690,21 @@ static void test_service_version(void **state)
 				     "with exit status 3");
 	hero_service_release(&svc);
 
+	/* the exit status counts even after stdout is closed; a signal is a failure */
+	assert_int_equal(load_text(mdir, "m.yaml", "service: vlate\nversion_from: {command: "
+				   "\"echo 5.0; exec >&-; sleep 0.2; exit 4\"}\nschema: 1\n"
+				   "state: [{path: a/, type: files}]\n", &svc, &err), 0);
+	assert_int_equal(hero_service_version(&svc, root, &v, &err), -HERO_EFAIL);
+	assert_non_null(strstr(err.msg, "failed with exit status 4"));
+	hero_service_release(&svc);
+	assert_int_equal(load_text(mdir, "m.yaml", "service: vsig\nversion_from: {command: "
+				   "\"echo 5.0; kill -9 $$\"}\nschema: 1\n"
+				   "state: [{path: a/, type: files}]\n", &svc, &err), 0);
+	assert_int_equal(hero_service_version(&svc, root, &v, &err), -HERO_EFAIL);
+	assert_non_null(strstr(err.msg, "service 'vsig': version command 'echo 5.0; kill -9 $$' "
+					"killed by signal 9"));
+	hero_service_release(&svc);
+
 	/* a command that prints nothing is an error too */
 	assert_int_equal(load_text(mdir, "m.yaml", "service: vnone\nversion_from: {command: "
 				   "\"true\"}\nschema: 1\nstate: [{path: a/, type: files}]\n",
