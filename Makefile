@@ -27,7 +27,7 @@ LIB_SRC   := $(sort $(wildcard src/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libhero.a
 
-TOOLS     := hero-snap hero-inspect hero-restore hero-migrate
+TOOLS     := $(patsubst cmd/%.c,%,$(sort $(wildcard cmd/hero-*.c)))
 TOOL_BINS := $(TOOLS:%=$(BUILD)/bin/%)
 FE_OBJ    := $(BUILD)/cmd/common.o
 
