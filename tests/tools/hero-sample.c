@@ -118,7 +118,7 @@ static void pathf(char *out, size_t cap, const char *fmt, ...)
 	int n = vsnprintf(out, cap, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= cap)
-		die(1, "path too long: '%s...'", out);
+		die(1, "'%s...' is too long", out);
 }
 
 /* ---- pseudo-random bytes: xoshiro256** seeded through splitmix64 ---- */
@@ -483,7 +483,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s, int n)
 	sqlite3_bind_text(st, i, s, n, SQLITE_TRANSIENT);
 }
 
-static void day_to_date(int64_t z, char out[11])
+static void day_to_date(int64_t z, char *out, size_t cap)
 {
 	z += 719468;
 	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -494,7 +494,7 @@ static void day_to_date(int64_t z, char out[11])
 	int64_t d = doy - (153 * mp + 2) / 5 + 1;
 	int64_t m = mp < 10 ? mp + 3 : mp - 9;
 	int64_t y = yoe + era * 400 + (m <= 2);
-	snprintf(out, 11, "%04d-%02d-%02d", (int)(y % 10000), (int)m, (int)d);
+	pathf(out, cap, "%04d-%02d-%02d", (int)y, (int)m, (int)d);
 }
 
 /* hero_db: an encrypted key-value backend, so the values are random bytes. */
@@ -618,13 +618,13 @@ static uint64_t books_entry(sqlite3_stmt *ins, struct rng *r, const char *ctx, i
 	static const char *const accounts[] = {
 		"1000 Cash", "1200 Receivables", "2100 VAT", "4000 Revenue", "6000 Expenses", "6100 Travel",
 	};
-	char date[11], memo[256];
+	char date[16], memo[256];
 	int n = snprintf(memo, sizeof memo, "SENTINEL-%s ", ctx);
 	if (n < 0 || (size_t)n >= sizeof memo - 128)
 		die(1, "internal: memo too long");
 	size_t len = (size_t)rng_range(r, 40, 120);
 	text_fill(r, memo + n, len, 0);
-	day_to_date(day, date);
+	day_to_date(day, date, sizeof date);
 	bind_text(ins, 1, date, -1);
 	bind_text(ins, 2, accounts[rng_next(r) % 6], -1);
 	sqlite3_bind_int64(ins, 3, (int64_t)rng_range(r, 0, 2000000) - 1000000);
@@ -754,9 +754,9 @@ static void biz_customer(sqlite3_stmt *ins, struct rng *r, int64_t id, const cha
 static void biz_invoice(sqlite3_stmt *ins, struct rng *r, int64_t id, const char *ctx,
 			int64_t customer, int64_t day, int with_due)
 {
-	char issued[11], due[11];
-	day_to_date(day, issued);
-	day_to_date(day + 30, due);
+	char issued[16], due[16];
+	day_to_date(day, issued, sizeof issued);
+	day_to_date(day + 30, due, sizeof due);
 	if (id)
 		sqlite3_bind_int64(ins, 1, id);
 	else
@@ -1110,7 +1110,7 @@ static void default_contexts(struct opts *o, long n)
 		die(1, "out of memory");
 	for (int i = 0; i < n; i++) {
 		char *name = o->ctx_store + 8 * i;
-		snprintf(name, 8, "ctx%03d", i + 1);
+		pathf(name, 8, "ctx%03d", i + 1);
 		o->ctx[i] = i < 4 ? default_ctx[i] : name;
 	}
 	o->nctx = (int)n;
