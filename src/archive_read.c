@@ -304,6 +304,34 @@ const struct hero_header *hero_areader_header(const struct hero_areader *r)
 
 /* ---- manifest ---- */
 
+/* The manifest must name this format, a 1.x version, and the header's archive id. */
+static int check_manifest(struct hero_areader *r, struct hero_error *err)
+{
+	json_error_t je;
+	json_t *m = json_loadb(r->manifest, r->manifest_len, 0, &je);
+	int ret = 0;
+	char id[2 * HERO_ID_BYTES + 1];
+	hero_hex(r->hdr.archive_id, HERO_ID_BYTES, id);
+	const char *fmt = json_string_value(json_object_get(m, "format"));
+	const char *ver = json_string_value(json_object_get(m, "format_version"));
+	const char *mid = json_string_value(json_object_get(m, "archive_id"));
+	if (!json_is_object(m))
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+	else if (!fmt || strcmp(fmt, "hero-archive") != 0)
+		ret = hero_error(err, HERO_EINTEGRITY, "archive refused: manifest format is not 'hero-archive'");
+	else if (!ver || strncmp(ver, "1.", 2) != 0)
+		ret = hero_error(err, HERO_EINTEGRITY, "archive refused: unsupported manifest version '%.20s'",
+				 ver ? ver : "?");
+	else if (!mid || strcmp(mid, id) != 0)
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest id differs from the header's");
+	else if (!json_is_array(json_object_get(m, "services")))
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest has no service list");
+	else if (json_is_true(json_object_get(m, "encrypted")) != !!(r->hdr.flags & HERO_FLAG_ENCRYPTED))
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest and header disagree on encryption");
+	json_decref(m);
+	return ret;
+}
+
 int hero_areader_manifest(struct hero_areader *r, const char **json, size_t *len, struct hero_error *err)
 {
 	if (r->manifest) {
@@ -329,6 +357,9 @@ int hero_areader_manifest(struct hero_areader *r, const char **json, size_t *len
 		return tar_error(r, "cannot read the manifest", err);
 	r->manifest[size] = '\0';
 	r->manifest_len = (size_t)size;
+	int ret = check_manifest(r, err);
+	if (ret < 0)
+		return ret;
 	*json = r->manifest;
 	*len = r->manifest_len;
 	return 0;

@@ -44,27 +44,13 @@ static void say(const struct restore *x, const char *fmt, ...)
 	x->o->say(x->o->say_ctx, line);
 }
 
-static int check_manifest(struct restore *x, const char *text, size_t len)
+static int parse_manifest(struct restore *x, const char *text, size_t len)
 {
 	json_error_t je;
-	x->manifest = json_loadb(text, len, 0, &je);
-	if (!json_is_object(x->manifest))
-		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON (%s)", je.text);
-	const char *fmt = json_string_value(json_object_get(x->manifest, "format"));
-	const char *ver = json_string_value(json_object_get(x->manifest, "format_version"));
-	const char *id = json_string_value(json_object_get(x->manifest, "archive_id"));
-	char hdr_id[2 * HERO_ID_BYTES + 1];
-	hero_hex(hero_areader_header(x->r)->archive_id, HERO_ID_BYTES, hdr_id);
-	if (!fmt || strcmp(fmt, "hero-archive") != 0)
-		return hero_error(x->err, HERO_EINTEGRITY, "archive refused: manifest format is not 'hero-archive'");
-	if (!ver || strncmp(ver, "1.", 2) != 0)
-		return hero_error(x->err, HERO_EINTEGRITY, "archive refused: unsupported manifest version '%s'",
-				  ver ? ver : "?");
-	if (!id || strcmp(id, hdr_id) != 0)
-		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest id differs from the header's");
-	if (!json_is_array(json_object_get(x->manifest, "services")))
-		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest has no service list");
-	snprintf(x->res->archive_id, sizeof x->res->archive_id, "%s", hdr_id);
+	x->manifest = json_loadb(text, len, 0, &je); /* already checked by the reader */
+	if (!x->manifest)
+		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+	hero_hex(hero_areader_header(x->r)->archive_id, HERO_ID_BYTES, x->res->archive_id);
 	return 0;
 }
 
@@ -253,7 +239,7 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 		goto out;
 	res->recovered = res->recovered || x.swap.recovered;
 	if ((ret = hero_areader_open(&x.r, o->in_fd, o->trust, o->limits, err)) < 0 ||
-	    (ret = hero_areader_manifest(x.r, &json, &len, err)) < 0 || (ret = check_manifest(&x, json, len)) < 0 ||
+	    (ret = hero_areader_manifest(x.r, &json, &len, err)) < 0 || (ret = parse_manifest(&x, json, len)) < 0 ||
 	    (ret = read_all(&x)) < 0 || (ret = check_entries(&x)) < 0)
 		goto out;
 	if (o->dry_run) {
