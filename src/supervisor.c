@@ -459,9 +459,14 @@ static int detect(struct hero_sv *sv, struct hero_error *err)
 		sv->fd = -1;
 		sv->inlen = 0;
 	} else {
+		char shown[64];
+		size_t k = 0;
+		for (size_t i = 0; i < sv->inlen && k + 1 < sizeof shown; i++)
+			shown[k++] = isprint((unsigned char)sv->in[i]) ? sv->in[i] : ' ';
+		shown[k] = '\0';
 		rc = hero_error(err, HERO_EFAIL,
 				"supervisor '%s' speaks neither zinit JSON-RPC nor the zinit line protocol "
-				"(reply '%.60s')", sv->path, sv->inlen ? sv->in : "");
+				"(reply '%s')", sv->path, shown);
 	}
 	json_decref(reply);
 	return rc;

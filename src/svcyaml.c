@@ -18,17 +18,25 @@
 
 /* ---- variables ---------------------------------------------------------- */
 
+static const char *list_get(const char *const *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *hit = NULL;
+	for (const char *const *s = list; s && *s; s++)
+		if (strncmp(*s, name, n) == 0 && (*s)[n] == '=')
+			hit = *s + n + 1;
+	return hit;
+}
+
 const char *hero_vars_get(const struct hero_vars *vars, const char *name)
 {
 	if (!vars)
 		return NULL;
-	size_t n = strlen(name);
-	const char *hit = NULL;
-	for (const char *const *s = vars->set; s && *s; s++)
-		if (strncmp(*s, name, n) == 0 && (*s)[n] == '=')
-			hit = *s + n + 1;
+	const char *hit = list_get(vars->set, name);
 	if (!hit && vars->use_env)
 		hit = getenv(name);
+	if (!hit)
+		hit = list_get(vars->fallback, name);
 	return hit;
 }
 

@@ -16,10 +16,11 @@
 
 /* Where ${NAME} and ${NAME:-default} take their values from: first the
  * NULL-terminated list SET of "NAME=VALUE" strings (later entries win), then
- * the environment when USE_ENV is set. */
+ * the environment when USE_ENV is set, then the list FALLBACK. */
 struct hero_vars {
 	const char *const *set;
 	int use_env;
+	const char *const *fallback;
 };
 
 /* Expand ${NAME} and ${NAME:-default} in IN into a malloc'd *OUT. "$${" is a
@@ -27,7 +28,7 @@ struct hero_vars {
  * An undefined NAME without a default is an error naming it. */
 int hero_expand(const char *in, const struct hero_vars *vars, char **out, struct hero_error *err);
 
-/* Look NAME up in VARS (set list, then environment). Returns NULL if unset. */
+/* Look NAME up in VARS (set list, environment, fallback list). NULL if unset. */
 const char *hero_vars_get(const struct hero_vars *vars, const char *name);
 
 /* Parse the first YAML document in BUF (LEN bytes) into *OUT (new reference).
