@@ -6,7 +6,7 @@ SANITIZE ?=
 OPT     ?= -O2 -g
 BUILD   ?= build
 
-PKGS := libarchive libzstd libsodium sqlite3 yaml-0.1 jansson libcurl
+PKGS := libarchive libzstd libsodium sqlite3 yaml-0.1 jansson libcurl icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka)

@@ -10,6 +10,8 @@
 #include "hero/archive.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,8 +22,8 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "blake2b.h"
 #include "internal.h"
-#include "strset.h"
 
 #define IN_BUF (256 * 1024)
 #define MANIFEST_MAX (16u << 20)
@@ -36,10 +38,30 @@ struct zin {
 	int eof;
 	enum zstate state;
 	ZSTD_DCtx *dctx;
-	crypto_generichash_state prehash;
+	struct hero_blake2b prehash;
 	uint64_t consumed;   /* compressed bytes consumed */
 	uint64_t produced;   /* decompressed bytes produced */
 	uint8_t sig[HERO_SIG_FRAME];
+};
+
+enum tstate { T_HEADER, T_DATA, T_END };
+
+struct tarck {
+	enum tstate st;
+	uint8_t blk[512];
+	size_t have;          /* bytes of blk filled */
+	uint64_t left;        /* bytes of the current entry (data and padding) still to pass */
+	uint64_t data_left;   /* of which data */
+	int in_pax;           /* the current data is a pax extended header */
+	char *pax;            /* PAX_MAX bytes */
+	size_t pax_len;
+	int pax_pending;      /* a pax header applies to the next entry */
+	int has_pax_size;
+	uint64_t pax_size;
+	char *pax_path;
+	int zero_blocks;
+	uint64_t entries;     /* headers of type 0 and 5 */
+	char name[512];       /* the entry at hand, for messages */
 };
 
 struct computed {
@@ -62,9 +84,11 @@ struct hero_areader {
 	char *index;
 	struct computed *seen;
 	size_t n_seen, cap_seen;
-	struct hero_strset paths;
+	struct hero_claims claims;
+	struct tarck tck;
+	uint64_t index_budget; /* the largest index the entries read can explain */
 	int in_file;           /* a file entry is current */
-	crypto_generichash_state eh;
+	struct hero_blake2b eh;
 	uint64_t e_size, e_read;
 	uint64_t total_bytes;
 	int done, sig_checked, failed;
@@ -96,6 +120,13 @@ void hero_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+static int refuse(struct hero_error *err, const char *path, const char *why)
+{
+	char q[256];
+	hero_path_quote(path, q, sizeof q);
+	return hero_error(err, HERO_EINTEGRITY, "archive refused: '%s' %s", q, why);
+}
+
 /* ---- zin: the compressed layer ---- */
 
 /* Make at least NEED unread bytes available unless EOF comes first. */
@@ -121,7 +152,7 @@ static int zin_fill(struct zin *z, size_t need, struct hero_error *err)
 
 static void zin_take(struct zin *z, size_t n)
 {
-	crypto_generichash_update(&z->prehash, z->buf + z->pos, n);
+	hero_blake2b_update(&z->prehash, z->buf + z->pos, n);
 	z->pos += n;
 	z->consumed += n;
 }
@@ -183,6 +214,260 @@ static ssize_t zin_read(struct zin *z, uint8_t *out, size_t cap, struct hero_err
 	}
 }
 
+/* ---- tarck: an independent check of the tar block structure ----
+ *
+ * Every decompressed byte passes here before libarchive sees it. This second,
+ * deliberately narrow parser accepts only what the writer produces (ustar
+ * headers of type 0 and 5, pax 'x' headers with a few keys, no owner, modes
+ * within 0755, zero bytes after the end blocks) and checks that a pax size
+ * agrees with the ustar size, so the two parsers cannot be made to disagree
+ * about where an entry ends (docs/security.md, "parser differentials"). */
+
+#define PAX_MAX (64u << 10)
+
+static int tarck_fail(struct tarck *t, struct hero_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int tarck_fail(struct tarck *t, struct hero_error *err, const char *fmt, ...)
+{
+	char what[512], q[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	hero_path_quote(t->name, q, sizeof q);
+	return hero_error(err, HERO_EINTEGRITY, "archive refused: tar entry '%s': %s", q, what);
+}
+
+/* A numeric header field: octal (leading spaces, then digits, then spaces or
+ * NULs) or base-256 (first byte 0x80). Returns -1 when malformed. */
+static int tar_num(const uint8_t *f, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+	size_t i = 0;
+	if (f[0] == 0x80) {
+		for (i = 1; i < n; i++) {
+			if (v >> 55)
+				return -1;
+			v = (v << 8) | f[i];
+		}
+		*out = v;
+		return 0;
+	}
+	while (i < n && f[i] == ' ')
+		i++;
+	for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
+		if (v >> 60)
+			return -1;
+		v = (v << 3) | (uint64_t)(f[i] - '0');
+	}
+	for (; i < n; i++)
+		if (f[i] != ' ' && f[i] != '\0')
+			return -1;
+	*out = v;
+	return 0;
+}
+
+static int pax_decimal(const char *v, size_t n, uint64_t *out)
+{
+	uint64_t x = 0;
+	if (n == 0 || n > 19)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		x = x * 10 + (uint64_t)(v[i] - '0');
+	}
+	*out = x;
+	return 0;
+}
+
+static int pax_record(struct tarck *t, const char *key, const char *v, size_t vn, struct hero_error *err)
+{
+	if (memchr(v, '\0', vn))
+		return tarck_fail(t, err, "pax record '%.40s' holds a NUL byte", key);
+	if (!strcmp(key, "path")) {
+		free(t->pax_path);
+		if (!(t->pax_path = strndup(v, vn)))
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		return 0;
+	}
+	if (!strcmp(key, "size")) {
+		if (pax_decimal(v, vn, &t->pax_size) < 0)
+			return tarck_fail(t, err, "malformed pax size");
+		t->has_pax_size = 1;
+		return 0;
+	}
+	if (!strcmp(key, "mtime") || !strcmp(key, "atime") || !strcmp(key, "ctime"))
+		return strspn(v, "-0123456789.") >= vn && vn > 0 && vn < 40 ? 0 : tarck_fail(t, err, "malformed pax time");
+	if (!strcmp(key, "uid") || !strcmp(key, "gid"))
+		return vn == 1 && v[0] == '0' ? 0 : tarck_fail(t, err, "has an owner (pax %s); archives carry none", key);
+	if (!strcmp(key, "uname") || !strcmp(key, "gname"))
+		return vn == 0 ? 0 : tarck_fail(t, err, "has an owner (pax %s); archives carry none", key);
+	if (!strcmp(key, "hdrcharset"))
+		return 0;
+	char q[64];
+	hero_path_quote(key, q, sizeof q);
+	return tarck_fail(t, err, "pax record '%s' is not allowed", q);
+}
+
+/* Parse the pax extended header collected in T->pax. */
+static int pax_parse(struct tarck *t, struct hero_error *err)
+{
+	size_t off = 0;
+	while (off < t->pax_len) {
+		const char *rec = t->pax + off;
+		size_t avail = t->pax_len - off, len = 0, i = 0;
+		while (i < avail && i < 8 && rec[i] >= '0' && rec[i] <= '9')
+			len = len * 10 + (size_t)(rec[i++] - '0');
+		if (i == 0 || i >= avail || rec[i] != ' ' || len > avail || len < i + 4 || rec[len - 1] != '\n')
+			return tarck_fail(t, err, "malformed pax record");
+		const char *kv = rec + i + 1, *eq = memchr(kv, '=', len - i - 2);
+		if (!eq || eq == kv)
+			return tarck_fail(t, err, "malformed pax record");
+		char key[64];
+		size_t kn = (size_t)(eq - kv);
+		if (kn >= sizeof key || memchr(kv, '\0', kn))
+			return tarck_fail(t, err, "malformed pax record key");
+		memcpy(key, kv, kn);
+		key[kn] = '\0';
+		int ret = pax_record(t, key, eq + 1, (size_t)(rec + len - 1 - (eq + 1)), err);
+		if (ret < 0)
+			return ret;
+		off += len;
+	}
+	return 0;
+}
+
+/* The name of the entry whose header is in T->blk, for messages. */
+static void tarck_name(struct tarck *t)
+{
+	const char *prefix = (const char *)t->blk + 345, *name = (const char *)t->blk;
+	size_t pl = strnlen(prefix, 155), nl = strnlen(name, 100);
+	if (t->pax_path)
+		snprintf(t->name, sizeof t->name, "%s", t->pax_path);
+	else
+		snprintf(t->name, sizeof t->name, "%.*s%s%.*s", (int)pl, prefix, pl ? "/" : "", (int)nl, name);
+}
+
+static int tarck_checksum(const uint8_t *b)
+{
+	uint64_t want, sum = 0;
+	for (size_t i = 0; i < 512; i++)
+		sum += i >= 148 && i < 156 ? ' ' : b[i];
+	return tar_num(b + 148, 8, &want) == 0 && want == sum ? 0 : -1;
+}
+
+static int tarck_pax_header(struct tarck *t, uint64_t size, struct hero_error *err)
+{
+	if (t->pax_pending)
+		return tarck_fail(t, err, "two pax headers in a row");
+	if (size > PAX_MAX)
+		return tarck_fail(t, err, "pax header of %llu bytes is too large", (unsigned long long)size);
+	if (!t->pax && !(t->pax = malloc(PAX_MAX)))
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	t->pax_len = 0;
+	t->pax_pending = 1;
+	t->data_left = size;
+	t->left = (size + 511) & ~(uint64_t)511;
+	t->st = t->left ? T_DATA : T_HEADER;
+	t->in_pax = t->left != 0;
+	return 0;
+}
+
+static int tarck_header(struct tarck *t, struct hero_error *err)
+{
+	const uint8_t *b = t->blk;
+	size_t z = 0;
+	while (z < 512 && !b[z])
+		z++;
+	if (z == 512) {
+		if (t->pax_pending)
+			return tarck_fail(t, err, "pax header without an entry");
+		if (++t->zero_blocks == 2)
+			t->st = T_END;
+		return 0;
+	}
+	tarck_name(t);
+	if (t->zero_blocks)
+		return tarck_fail(t, err, "follows a lone zero block");
+	if (tarck_checksum(b) < 0)
+		return tarck_fail(t, err, "header checksum mismatch");
+	if (memcmp(b + 257, "ustar", 6) != 0 || memcmp(b + 263, "00", 2) != 0)
+		return tarck_fail(t, err, "not a POSIX ustar header");
+	uint64_t size, mode, uid, gid;
+	if (tar_num(b + 124, 12, &size) < 0 || tar_num(b + 100, 8, &mode) < 0 || tar_num(b + 108, 8, &uid) < 0 ||
+	    tar_num(b + 116, 8, &gid) < 0)
+		return tarck_fail(t, err, "malformed numeric field");
+	uint8_t type = b[156];
+	if (type == 'x')
+		return tarck_pax_header(t, size, err);
+	if (type != '0' && type != '5')
+		return tarck_fail(t, err, "type '%c' refused: only regular files and directories are allowed",
+				  type >= 0x21 && type < 0x7f ? type : '?');
+	if (mode & ~(uint64_t)0755)
+		return tarck_fail(t, err, "mode %04llo refused (setuid, setgid, sticky or group/other write)",
+				  (unsigned long long)mode);
+	if (uid || gid || b[265] || b[297])
+		return tarck_fail(t, err, "has an owner (uid, gid, uname or gname); archives carry none");
+	if (t->has_pax_size && t->pax_size != size)
+		return tarck_fail(t, err, "pax size %llu differs from the ustar size %llu",
+				  (unsigned long long)t->pax_size, (unsigned long long)size);
+	if (type == '5' && size)
+		return tarck_fail(t, err, "directory with data");
+	t->entries++;
+	t->pax_pending = t->has_pax_size = 0;
+	free(t->pax_path);
+	t->pax_path = NULL;
+	t->data_left = size;
+	t->left = (size + 511) & ~(uint64_t)511;
+	t->st = t->left ? T_DATA : T_HEADER;
+	return 0;
+}
+
+static int tarck_feed(struct tarck *t, const uint8_t *p, size_t n, struct hero_error *err)
+{
+	int ret;
+	while (n > 0) {
+		if (t->st == T_END) {
+			for (size_t i = 0; i < n; i++)
+				if (p[i])
+					return hero_error(err, HERO_EINTEGRITY,
+							  "archive damaged: non-zero bytes after the end of the tar archive");
+			return 0;
+		}
+		if (t->st == T_DATA) {
+			size_t k = n < t->left ? n : (size_t)t->left;
+			size_t d = k < t->data_left ? k : (size_t)t->data_left;
+			if (t->in_pax) {
+				memcpy(t->pax + t->pax_len, p, d);
+				t->pax_len += d;
+			}
+			t->data_left -= d;
+			t->left -= k;
+			p += k;
+			n -= k;
+			if (t->left == 0) {
+				t->st = T_HEADER;
+				if (t->in_pax && (ret = pax_parse(t, err)) < 0)
+					return ret;
+				t->in_pax = 0;
+			}
+			continue;
+		}
+		size_t k = 512 - t->have < n ? 512 - t->have : n;
+		memcpy(t->blk + t->have, p, k);
+		t->have += k;
+		p += k;
+		n -= k;
+		if (t->have == 512) {
+			t->have = 0;
+			if ((ret = tarck_header(t, err)) < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
 /* ---- tar callback ---- */
 
 static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
@@ -197,6 +482,8 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 			   r->lim.max_ratio);
 		return -1;
 	}
+	if (tarck_feed(&r->tck, r->obuf, (size_t)n, &r->cb_err) < 0)
+		return -1;
 	*buf = r->obuf;
 	return n;
 }
@@ -265,8 +552,9 @@ int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust
 	r->obuf = malloc(IN_BUF);
 	r->scratch = malloc(IN_BUF);
 	r->z.dctx = ZSTD_createDCtx();
-	crypto_generichash_init(&r->z.prehash, NULL, 0, 64);
-	if (!r->z.buf || !r->obuf || !r->scratch || !r->z.dctx || hero_strset_init(&r->paths) < 0) {
+	hero_blake2b_init(&r->z.prehash, 64);
+	r->index_budget = 64 << 10;
+	if (!r->z.buf || !r->obuf || !r->scratch || !r->z.dctx || hero_claims_init(&r->claims) < 0) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
@@ -400,9 +688,8 @@ ssize_t hero_areader_data(struct hero_areader *r, void *buf, size_t n, struct he
 	if (got < 0)
 		return tar_error(r, "cannot read entry data", err);
 	if (got == 0 && r->e_read != r->e_size)
-		return hero_error(err, HERO_EINTEGRITY, "archive truncated in entry '%s'",
-				  r->seen[r->n_seen - 1].path);
-	crypto_generichash_update(&r->eh, buf, (size_t)got);
+		return refuse(err, r->seen[r->n_seen - 1].path, "is truncated");
+	hero_blake2b_update(&r->eh, buf, (size_t)got);
 	r->e_read += (uint64_t)got;
 	return got;
 }
@@ -419,7 +706,7 @@ static int finish_entry(struct hero_areader *r, struct hero_error *err)
 		if (n == 0)
 			break;
 	}
-	crypto_generichash_final(&r->eh, r->seen[r->n_seen - 1].hash, 32);
+	hero_blake2b_final(&r->eh, r->seen[r->n_seen - 1].hash);
 	r->in_file = 0;
 	return 0;
 }
@@ -427,11 +714,16 @@ static int finish_entry(struct hero_areader *r, struct hero_error *err)
 static int check_entry(struct hero_areader *r, struct archive_entry *e, char *path, struct hero_error *err)
 {
 	mode_t type = archive_entry_filetype(e);
-	if (archive_entry_hardlink(e))
-		return hero_error(err, HERO_EINTEGRITY, "archive refused: '%.200s' is a hard link", path);
+	if (archive_entry_hardlink(e) || archive_entry_symlink(e))
+		return refuse(err, path, "is a link");
 	if (type != AE_IFREG && type != AE_IFDIR)
-		return hero_error(err, HERO_EINTEGRITY,
-				  "archive refused: '%.200s' is not a regular file or directory", path);
+		return refuse(err, path, "is not a regular file or directory");
+	if (archive_entry_sparse_count(e) > 0)
+		return refuse(err, path, "is a sparse file");
+	if (archive_entry_perm(e) & ~(mode_t)0755)
+		return refuse(err, path, "has a mode with setuid, setgid, sticky or group/other write bits");
+	if (archive_entry_uid(e) || archive_entry_gid(e))
+		return refuse(err, path, "has an owner; archives carry none");
 	size_t len = strlen(path);
 	if (type == AE_IFDIR && len > 1 && path[len - 1] == '/')
 		path[len - 1] = '\0';
@@ -439,21 +731,16 @@ static int check_entry(struct hero_areader *r, struct archive_entry *e, char *pa
 	if (ret < 0)
 		return ret;
 	if (r->n_seen >= r->lim.max_entries)
-		return hero_error(err, HERO_EINTEGRITY, "archive refused: more than %llu entries",
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: more than %llu entries (raise with --max-entries)",
 				  (unsigned long long)r->lim.max_entries);
 	la_int64_t size = archive_entry_size(e);
 	if (size < 0 || (uint64_t)size > r->lim.max_file_bytes)
-		return hero_error(err, HERO_EINTEGRITY, "archive refused: '%.200s' is larger than the cap",
-				  path);
+		return refuse(err, path, "is larger than the file size cap (raise with --max-file-size)");
 	r->total_bytes += (uint64_t)size;
 	if (r->total_bytes > r->lim.max_total_bytes)
-		return hero_error(err, HERO_EINTEGRITY, "archive refused: total size above the cap");
-	ret = hero_strset_add(&r->paths, path);
-	if (ret < 0)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	if (ret == 0)
-		return hero_error(err, HERO_EINTEGRITY, "archive refused: duplicate entry '%.200s'", path);
-	return 0;
+		return refuse(err, path, "takes the archive above the total size cap (raise with --max-total-size)");
+	r->index_budget += 6 * (uint64_t)len + 512;
+	return hero_claims_add(&r->claims, path, type == AE_IFDIR, err);
 }
 
 static enum hero_etype index_type(const char *s)
@@ -478,25 +765,25 @@ static int compare_index(struct hero_areader *r, struct hero_error *err)
 		goto out;
 	}
 	size_t n = json_array_size(entries);
+	char q[256];
 	for (size_t i = 0; i < n || i < r->n_seen; i++) {
 		json_t *o = json_array_get(entries, i);
 		if (i >= r->n_seen) {
 			const char *p = json_string_value(json_object_get(o, "path"));
-			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' is missing",
-					 p ? p : "?");
+			hero_path_quote(p ? p : "?", q, sizeof q);
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%s' is missing", q);
 			goto out;
 		}
 		struct computed *c = &r->seen[i];
+		hero_path_quote(c->path, q, sizeof q);
 		if (i >= n) {
-			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' is not in the index",
-					 c->path);
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%s' is not in the index", q);
 			goto out;
 		}
 		const char *p = json_string_value(json_object_get(o, "path"));
 		const char *t = json_string_value(json_object_get(o, "type"));
 		if (!p || strcmp(p, c->path) != 0 || index_type(t) != (c->type == HERO_E_DIR ? HERO_E_DIR : HERO_E_FILE)) {
-			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' does not match the index",
-					 c->path);
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%s' does not match the index", q);
 			goto out;
 		}
 		if (c->type == HERO_E_DIR)
@@ -507,8 +794,7 @@ static int compare_index(struct hero_areader *r, struct hero_error *err)
 		const char *h = json_string_value(json_object_get(o, "blake2b"));
 		if (!json_is_integer(sz) || (uint64_t)json_integer_value(sz) != c->size || !h ||
 		    strcmp(h, hex) != 0) {
-			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' has the wrong content",
-					 c->path);
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%s' has the wrong content", q);
 			goto out;
 		}
 	}
@@ -520,8 +806,11 @@ out:
 static int read_index(struct hero_areader *r, struct archive_entry *e, struct hero_error *err)
 {
 	la_int64_t size = archive_entry_size(e);
-	if (archive_entry_filetype(e) != AE_IFREG || size < 0 || (uint64_t)size > INDEX_MAX)
+	if (archive_entry_filetype(e) != AE_IFREG || size < 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad index entry");
+	if ((uint64_t)size > INDEX_MAX || (uint64_t)size > r->index_budget)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: index of %lld bytes is larger than its %llu entries explain",
+				  (long long)size, (unsigned long long)r->n_seen);
 	r->index = malloc((size_t)size + 1);
 	if (!r->index)
 		return hero_error(err, HERO_EFAIL, "out of memory");
@@ -538,8 +827,7 @@ static int finish_stream(struct hero_areader *r, struct hero_error *err)
 	struct archive_entry *e;
 	int rc = archive_read_next_header(r->tar, &e);
 	if (rc == ARCHIVE_OK)
-		return hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%.200s' after the index",
-				  archive_entry_pathname(e));
+		return refuse(err, archive_entry_pathname(e) ? archive_entry_pathname(e) : "?", "follows the index");
 	if (rc != ARCHIVE_EOF)
 		return tar_error(r, "cannot read the end of the tar stream", err);
 	/* Drain the rest of the compressed stream (tar padding) up to the signature. */
@@ -549,14 +837,21 @@ static int finish_stream(struct hero_areader *r, struct hero_error *err)
 			return -err->code;
 		if (n == 0)
 			break;
+		if (tarck_feed(&r->tck, r->scratch, (size_t)n, err) < 0)
+			return -err->code;
 	}
+	if (r->tck.st != T_END)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: the tar archive does not end with two zero blocks");
+	if (r->tck.entries != r->n_seen + 2)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: %llu tar headers for %llu entries",
+				  (unsigned long long)r->tck.entries, (unsigned long long)r->n_seen + 2);
 	const uint8_t *s = r->z.sig;
 	if (memcmp(s + 8, "ED", 2) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive refused: unknown signature algorithm");
 	if (memcmp(s + 10, r->hdr.keyid, HERO_KEYID_BYTES) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: signature key id differs from the header's");
 	uint8_t prehash[64];
-	crypto_generichash_final(&r->z.prehash, prehash, sizeof prehash);
+	hero_blake2b_final(&r->z.prehash, prehash);
 	if (r->trust) {
 		const struct hero_pubkey *pk = hero_trust_find(r->trust, r->hdr.keyid);
 		if (!pk)
@@ -575,6 +870,10 @@ int hero_areader_next(struct hero_areader *r, struct hero_aentry *out, struct he
 		return hero_error(err, HERO_EFAIL, "reader already failed");
 	if (r->done)
 		return 0;
+	if (hero_fault("read-entry") < 0) {
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot read archive");
+		goto fail;
+	}
 	if (!r->manifest) {
 		const char *j;
 		size_t l;
@@ -623,7 +922,7 @@ int hero_areader_next(struct hero_areader *r, struct hero_aentry *out, struct he
 		r->in_file = 1;
 		r->e_size = size;
 		r->e_read = 0;
-		crypto_generichash_init(&r->eh, NULL, 0, 32);
+		hero_blake2b_init(&r->eh, 32);
 	}
 	return 1;
 fail:
@@ -668,6 +967,8 @@ void hero_areader_free(struct hero_areader *r)
 	for (size_t i = 0; i < r->n_seen; i++)
 		free(r->seen[i].path);
 	free(r->seen);
-	hero_strset_release(&r->paths);
+	hero_claims_release(&r->claims);
+	free(r->tck.pax);
+	free(r->tck.pax_path);
 	free(r);
 }

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,9 +10,40 @@
 
 #include "internal.h"
 
+int hero_fault(const char *point)
+{
+	static unsigned long hits; /* one point is armed per process: a plain counter does */
+	const char *spec = getenv("HERO_FAULT");
+	size_t pl = strlen(point);
+	if (!spec || strncmp(spec, point, pl) != 0 || (spec[pl] != '\0' && spec[pl] != ':'))
+		return 0;
+	unsigned long want = 1;
+	const char *action = "kill";
+	if (spec[pl] == ':') {
+		char *end;
+		want = strtoul(spec + pl + 1, &end, 10);
+		if (*end == ':')
+			action = end + 1;
+	}
+	if (++hits != want)
+		return 0;
+	if (!strcmp(action, "stop")) {
+		raise(SIGSTOP);
+		return 0;
+	}
+	if (!strcmp(action, "eio") || !strcmp(action, "enospc")) {
+		errno = action[1] == 'i' ? EIO : ENOSPC;
+		return -1;
+	}
+	kill(getpid(), SIGKILL);
+	return 0;
+}
+
 int hero_write_all(int fd, const void *buf, size_t n, const char *what, struct hero_error *err)
 {
 	const char *p = buf;
+	if (hero_fault("write") < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot write %s", what);
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -42,7 +74,7 @@ ssize_t hero_read_full(int fd, void *buf, size_t n)
 
 int hero_fsync(int fd, const char *what, struct hero_error *err)
 {
-	if (fsync(fd) < 0 && errno != EINVAL)
+	if (hero_fault("fsync") < 0 || (fsync(fd) < 0 && errno != EINVAL))
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot fsync '%s'", what);
 	return 0;
 }
@@ -95,6 +127,7 @@ int hero_rmtree_at(int dfd, const char *name, struct hero_error *err)
 			return hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", name);
 		return 0;
 	}
+	hero_fault("rmtree");
 	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", name);
 	return 0;

@@ -71,5 +71,26 @@ int hero_split_path(const char *path, char **parent, char **base, struct hero_er
 struct hero_limits;
 /* Check an archive entry path (formats/hero-archive-v1.md section 2.3). */
 int hero_path_check(const char *path, const struct hero_limits *lim, struct hero_error *err);
+/* PATH made safe for a one-line message into OUT (N bytes): controls, invalid
+ * UTF-8, backslash and quote escaped as \xNN, cut with "..." when too long. */
+void hero_path_quote(const char *path, char *out, size_t n);
+
+#include "strset.h"
+/* The paths one archive claims, keyed by their case-folded NFKC form. */
+struct hero_claims {
+	struct hero_strset exact, files, dirs, parents;
+};
+int hero_claims_init(struct hero_claims *c); /* -1 when out of memory; release anyway */
+/* Refuse a duplicate, a case/normalisation collision, a file/directory clash,
+ * the reserved name .hero in any case, and SQLite sidecars beside a database. */
+int hero_claims_add(struct hero_claims *c, const char *path, int isdir, struct hero_error *err);
+void hero_claims_release(struct hero_claims *c);
+
+/* fsutil.c: test-only fault injection (docs/security.md). When $HERO_FAULT is
+ * "POINT[:N[:ACTION]]" and this is the N-th (default 1st) time POINT is
+ * reached, ACTION happens: "kill" (default, SIGKILL), "stop" (SIGSTOP), or
+ * "eio" (the call returns -1 so the caller fails as on an I/O error).
+ * Inert (returns 0) when unset. */
+int hero_fault(const char *point);
 
 #endif

@@ -1,32 +1,86 @@
-/* pathsafe.c - what an archive entry path may be (formats/hero-archive-v1.md 2.3). */
+/* pathsafe.c - what an archive entry path may be (formats/hero-archive-v1.md 2.3),
+ * and the claims of the paths of one archive on a file system: duplicates,
+ * case and Unicode-normalisation collisions, and file/directory clashes
+ * (docs/security.md, docs/decisions/0010-hostile-archives.md). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <unicode/unorm2.h>
+#include <unicode/ustring.h>
 
 #include "hero/archive.h"
 #include "internal.h"
 
-/* Length of the valid UTF-8 sequence at S (0 if invalid). */
-static size_t utf8_len(const unsigned char *s)
+/* Length of the valid UTF-8 sequence at S (0 if invalid); *CP gets the code point. */
+static size_t utf8_len(const unsigned char *s, uint32_t *cp)
 {
-	if (s[0] < 0x80)
+	if (s[0] < 0x80) {
+		*cp = s[0];
 		return 1;
-	size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
+	}
+	size_t n = s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : 0;
 	if (!n)
 		return 0;
-	for (size_t i = 1; i < n; i++)
+	uint32_t v = s[0] & (0x7F >> n);
+	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xC0) != 0x80)
 			return 0;
+		v = (v << 6) | (s[i] & 0x3F);
+	}
 	if (n == 3 && s[0] == 0xE0 && s[1] < 0xA0)
 		return 0; /* overlong */
 	if (n == 3 && s[0] == 0xED && s[1] >= 0xA0)
 		return 0; /* surrogate */
 	if (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90)))
 		return 0;
+	*cp = v;
 	return n;
+}
+
+/* C0 and C1 controls, DEL, and the invisible format characters that reorder
+ * or hide text (bidi controls, zero-width joiners, the BOM). */
+static int is_control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F) || (cp >= 0x200B && cp <= 0x200F) ||
+	       (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x206F) || cp == 0xFEFF;
+}
+
+void hero_path_quote(const char *path, char *out, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)path;
+	size_t o = 0, i = 0;
+	if (n < 8) {
+		if (n)
+			out[0] = '\0';
+		return;
+	}
+	size_t room = n - 4; /* room for "..." and the NUL */
+	while (s[i]) {
+		uint32_t cp = 0;
+		size_t len = utf8_len(s + i, &cp);
+		int esc = len == 0 || is_control(cp) || cp == '\\' || cp == '\'';
+		size_t k = len ? len : 1, need = esc ? 4 * k : k;
+		if (o + need > room)
+			break;
+		for (size_t j = 0; j < k; j++) {
+			if (esc)
+				o += (size_t)snprintf(out + o, 5, "\\x%02x", s[i + j]);
+			else
+				out[o++] = (char)s[i + j];
+		}
+		i += k;
+	}
+	out[o] = '\0';
+	if (s[i])
+		memcpy(out + o, "...", 4);
 }
 
 static int bad(struct hero_error *err, const char *path, const char *why)
 {
-	return hero_error(err, HERO_EINTEGRITY, "unsafe entry path '%.200s': %s", path, why);
+	char q[256];
+	hero_path_quote(path, q, sizeof q);
+	return hero_error(err, HERO_EINTEGRITY, "unsafe entry path '%s': %s", q, why);
 }
 
 int hero_path_check(const char *path, const struct hero_limits *lim, struct hero_error *err)
@@ -54,13 +108,225 @@ int hero_path_check(const char *path, const struct hero_limits *lim, struct hero
 			comp = 0;
 			continue;
 		}
-		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == '\\')
-			return bad(err, path, "control character or backslash");
-		size_t n = utf8_len(s + i);
+		uint32_t cp = 0;
+		size_t n = utf8_len(s + i, &cp);
 		if (!n)
 			return bad(err, path, "invalid utf-8");
+		if (is_control(cp) || cp == '\\')
+			return bad(err, path, "control character or backslash");
 		comp += n;
 		i += n - 1;
 	}
 	return 0;
+}
+
+/* ---- the collision key ---- */
+
+/* NFKC_Casefold of the UTF-8 string S[0..N) (ICU): case folded, compatibility
+ * normalised, default-ignorable code points removed. Coarser than what any
+ * file system identifies (NFD/NFC with simple or full case folding), so two
+ * names a file system could confuse always get the same key. */
+static char *fold_unicode(const char *s, size_t n)
+{
+	UErrorCode e = U_ZERO_ERROR;
+	const UNormalizer2 *nf = unorm2_getNFKCCasefoldInstance(&e);
+	int32_t l16 = 0, lout = 0, l8 = 0;
+	UChar *src = NULL, *dst = NULL;
+	char *out = NULL;
+	if (U_FAILURE(e) || n > INT32_MAX / 4)
+		return NULL;
+	u_strFromUTF8(NULL, 0, &l16, s, (int32_t)n, &e);
+	e = U_ZERO_ERROR;
+	if (!(src = malloc(((size_t)l16 + 1) * sizeof *src)))
+		goto out;
+	u_strFromUTF8(src, l16 + 1, NULL, s, (int32_t)n, &e);
+	lout = U_SUCCESS(e) ? unorm2_normalize(nf, src, l16, NULL, 0, &e) : 0;
+	if (e != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(e))
+		goto out;
+	e = U_ZERO_ERROR;
+	if (!(dst = malloc(((size_t)lout + 1) * sizeof *dst)))
+		goto out;
+	unorm2_normalize(nf, src, l16, dst, lout + 1, &e);
+	u_strToUTF8(NULL, 0, &l8, dst, lout, &e);
+	if (e != U_BUFFER_OVERFLOW_ERROR && U_FAILURE(e))
+		goto out;
+	e = U_ZERO_ERROR;
+	if ((out = malloc((size_t)l8 + 1)))
+		u_strToUTF8(out, l8 + 1, NULL, dst, lout, &e);
+	if (out && U_FAILURE(e)) {
+		free(out);
+		out = NULL;
+	}
+out:
+	free(src);
+	free(dst);
+	return out;
+}
+
+/* The collision key of PATH, component by component (so folding never moves
+ * a '/'); malloc'd, NULL when out of memory. */
+static char *fold_path(const char *path)
+{
+	size_t len = strlen(path), cap = len + 1, o = 0;
+	char *key = malloc(cap);
+	if (!key)
+		return NULL;
+	for (const char *p = path; *p;) {
+		size_t c = strcspn(p, "/");
+		int ascii = 1;
+		for (size_t i = 0; i < c; i++)
+			ascii &= (unsigned char)p[i] < 0x80;
+		char *f = ascii ? NULL : fold_unicode(p, c);
+		if (!ascii && !f) {
+			free(key);
+			return NULL;
+		}
+		size_t fl = f ? strlen(f) : c;
+		if (o + fl + 2 > cap) {
+			cap = o + fl + 2 + len;
+			char *k = realloc(key, cap);
+			if (!k) {
+				free(f);
+				free(key);
+				return NULL;
+			}
+			key = k;
+		}
+		for (size_t i = 0; i < fl; i++) {
+			char ch = f ? f[i] : p[i];
+			key[o++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+		}
+		free(f);
+		p += c;
+		if (*p == '/')
+			key[o++] = *p++;
+	}
+	key[o] = '\0';
+	return key;
+}
+
+/* ---- claims ---- */
+
+int hero_claims_init(struct hero_claims *c)
+{
+	memset(c, 0, sizeof *c);
+	if (hero_strset_init(&c->exact) < 0 || hero_strset_init(&c->files) < 0 || hero_strset_init(&c->dirs) < 0 ||
+	    hero_strset_init(&c->parents) < 0)
+		return -1;
+	return 0;
+}
+
+void hero_claims_release(struct hero_claims *c)
+{
+	hero_strset_release(&c->exact);
+	hero_strset_release(&c->files);
+	hero_strset_release(&c->dirs);
+	hero_strset_release(&c->parents);
+}
+
+static int claim_error(struct hero_error *err, const char *path, const char *why)
+{
+	char q[256];
+	hero_path_quote(path, q, sizeof q);
+	return hero_error(err, HERO_EINTEGRITY, "archive refused: '%s' %s", q, why);
+}
+
+static const char *const sidecars[] = { "-wal", "-shm", "-journal" };
+
+/* The SQLite sidecar suffix PATH ends in, or NULL. */
+static const char *sidecar_suffix(const char *key)
+{
+	size_t n = strlen(key);
+	for (size_t i = 0; i < sizeof sidecars / sizeof *sidecars; i++) {
+		size_t s = strlen(sidecars[i]);
+		if (n > s && !strcmp(key + n - s, sidecars[i]))
+			return sidecars[i];
+	}
+	return NULL;
+}
+
+static int looks_like_db(const char *key, size_t n)
+{
+	static const char *const ext[] = { ".db", ".db3", ".sqlite", ".sqlite3" };
+	for (size_t i = 0; i < sizeof ext / sizeof *ext; i++) {
+		size_t e = strlen(ext[i]);
+		if (n > e && !strncmp(key + n - e, ext[i], e))
+			return 1;
+	}
+	return 0;
+}
+
+/* A -wal, -shm or -journal file beside a database (an entry of this archive,
+ * or a name that looks like one) would be replayed into it: refused. */
+static int check_sidecar(struct hero_claims *c, const char *path, const char *key, int isdir,
+			 struct hero_error *err)
+{
+	const char *suf = sidecar_suffix(key);
+	if (suf) {
+		size_t stem = strlen(key) - strlen(suf);
+		char *s = strndup(key, stem);
+		if (!s)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		int hit = looks_like_db(key, stem) || hero_strset_has(&c->files, s);
+		free(s);
+		if (hit)
+			return claim_error(err, path, "is a SQLite sidecar (-wal, -shm, -journal); databases travel alone");
+	}
+	if (isdir)
+		return 0;
+	char buf[8192];
+	for (size_t i = 0; i < sizeof sidecars / sizeof *sidecars; i++) {
+		int m = snprintf(buf, sizeof buf, "%s%s", key, sidecars[i]);
+		if (m > 0 && (size_t)m < sizeof buf && hero_strset_has(&c->files, buf))
+			return claim_error(err, path, "has a SQLite sidecar (-wal, -shm, -journal) in the archive");
+	}
+	return 0;
+}
+
+/* Every proper prefix of KEY must not be a file; record them as parents. */
+static int check_parents(struct hero_claims *c, const char *path, char *key, struct hero_error *err)
+{
+	for (char *p = strchr(key, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		int isfile = hero_strset_has(&c->files, key);
+		int added = isfile ? 0 : hero_strset_add(&c->parents, key);
+		*p = '/';
+		if (isfile)
+			return claim_error(err, path, "lies beneath an entry that is a file");
+		if (added < 0)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	return 0;
+}
+
+int hero_claims_add(struct hero_claims *c, const char *path, int isdir, struct hero_error *err)
+{
+	int ret = hero_strset_add(&c->exact, path);
+	if (ret < 0)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	if (ret == 0)
+		return claim_error(err, path, "is a duplicate entry");
+	char *key = fold_path(path);
+	if (!key)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	if (!strcmp(key, ".hero") || !strncmp(key, ".hero/", 6)) {
+		ret = claim_error(err, path, "collides with the reserved name '.hero'");
+		goto out;
+	}
+	if (hero_strset_has(&c->files, key) || hero_strset_has(&c->dirs, key)) {
+		ret = claim_error(err, path,
+				  "collides with an earlier entry (same name after case folding and unicode normalisation)");
+		goto out;
+	}
+	if (!isdir && hero_strset_has(&c->parents, key)) {
+		ret = claim_error(err, path, "is a file, but earlier entries lie beneath it");
+		goto out;
+	}
+	if ((ret = check_parents(c, path, key, err)) < 0 || (ret = check_sidecar(c, path, key, isdir, err)) < 0)
+		goto out;
+	ret = hero_strset_add(isdir ? &c->dirs : &c->files, key);
+	ret = ret < 0 ? hero_error(err, HERO_EFAIL, "out of memory") : 0;
+out:
+	free(key);
+	return ret;
 }
