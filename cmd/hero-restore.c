@@ -12,9 +12,9 @@
 #include "hero/restore.h"
 
 struct restore_cli {
-	const char *root, *manifests, *trustdir, *input;
-	struct hero_strlist pubs;
-	int dry_run, progress, json;
+	const char *root, *manifests, *trustdir, *input, *context, *as, *secrets_cmd;
+	struct hero_strlist pubs, services;
+	int dry_run, progress, json, allow_missing, hooks;
 	struct hero_limits lim;
 };
 
@@ -22,16 +22,19 @@ static _Noreturn void usage(int code)
 {
 	FILE *f = code ? stderr : stdout;
 	fprintf(f, "usage: hero-restore -p PUBKEY [-p PUBKEY]... [--trusted-keys DIR] --root DIR\n"
+		   "                    [--service NAME]... [--context NAME [--as NEWNAME]]\n"
+		   "                    [--allow-missing-secrets] [--secrets-command CMD] [--hooks]\n"
 		   "                    [--manifests DIR] [--dry-run] [--json] [--quiet|--progress]\n"
 		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N] FILE|-\n"
-		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 5 busy. See hero-restore(1).\n");
+		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 4 schema newer than\n"
+		   "the target, 5 busy, 6 missing secrets, 7 key conflict. See hero-restore(1).\n");
 	exit(code);
 }
 
 static void say_cb(void *ctx, const char *line)
 {
-	(void)ctx;
-	printf("%s\n", line);
+	FILE *f = ctx;
+	fprintf(f, "%s%s\n", f == stderr ? "hero-restore: " : "", line);
 }
 
 static void progress_cb(void *ctx, uint64_t bytes)
@@ -57,11 +60,15 @@ static unsigned long long parse_num(const char *s, const char *opt)
 
 static void parse(struct restore_cli *c, int argc, char **argv)
 {
-	enum { O_DRY = 256, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_PROGRESS, O_ROOT, O_TRUSTDIR,
+	enum { O_ALLOW = 256, O_AS, O_CONTEXT, O_HOOKS, O_SECCMD, O_SERVICE, O_DRY, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_PROGRESS, O_ROOT, O_TRUSTDIR,
 	       O_VERSION };
 	static const struct option opts[] = {
+		{ "allow-missing-secrets", no_argument, NULL, O_ALLOW },
+		{ "as", required_argument, NULL, O_AS },
+		{ "context", required_argument, NULL, O_CONTEXT },
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "help", no_argument, NULL, 'h' },
+		{ "hooks", no_argument, NULL, O_HOOKS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
 		{ "max-entries", required_argument, NULL, O_MAXENT },
@@ -71,6 +78,8 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		{ "public-key", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "root", required_argument, NULL, O_ROOT },
+		{ "secrets-command", required_argument, NULL, O_SECCMD },
+		{ "service", required_argument, NULL, O_SERVICE },
 		{ "trusted-keys", required_argument, NULL, O_TRUSTDIR },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -82,6 +91,12 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		case 'h': usage(0);
 		case 'p': hero_strlist_push(&c->pubs, optarg); break;
 		case 'q': c->progress = -1; break;
+		case O_ALLOW: c->allow_missing = 1; break;
+		case O_AS: c->as = optarg; break;
+		case O_CONTEXT: c->context = optarg; break;
+		case O_HOOKS: c->hooks = 1; break;
+		case O_SECCMD: c->secrets_cmd = optarg; break;
+		case O_SERVICE: hero_strlist_push(&c->services, optarg); break;
 		case O_DRY: c->dry_run = 1; break;
 		case O_JSON: c->json = 1; break;
 		case O_MANIFESTS: c->manifests = optarg; break;
@@ -98,6 +113,12 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 	if (argc - optind != 1)
 		fe_die(HERO_EUSAGE, "give exactly one archive (FILE, or - for stdin)");
 	c->input = argv[optind];
+	if (c->as && !c->context)
+		fe_die(HERO_EUSAGE, "--as needs --context");
+	if (c->context && !hero_context_valid(c->context))
+		fe_die(HERO_EUSAGE, "invalid context name '%.80s'", c->context);
+	if (c->as && !hero_context_valid(c->as))
+		fe_die(HERO_EUSAGE, "invalid context name '%.80s'", c->as);
 }
 
 /* Refuse roots a restore must never touch, before any archive byte is read. */
@@ -137,7 +158,10 @@ int main(int argc, char **argv)
 		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
 	int show = fe_progress_enabled(c.progress);
 	struct hero_restore_opts o = { .root = root, .inv = have_inv ? &inv : NULL, .trust = &trust, .in_fd = fd,
-				       .limits = &c.lim, .dry_run = c.dry_run, .say = c.dry_run ? say_cb : NULL,
+				       .limits = &c.lim, .dry_run = c.dry_run, .services = &c.services,
+				       .context = c.context, .as = c.as, .allow_missing_secrets = c.allow_missing,
+				       .secrets_command = c.secrets_cmd, .hooks = c.hooks, .say = say_cb,
+				       .say_ctx = c.dry_run ? stdout : stderr,
 				       .progress = show ? progress_cb : NULL };
 	struct hero_restore_result res;
 	int ret = hero_restore(&o, &res, &err), code = 0;
@@ -147,11 +171,11 @@ int main(int argc, char **argv)
 		code = fe_report(&err);
 	} else if (c.json) {
 		printf("{\"archive_id\":\"%s\",\"dry_run\":%s,\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
-		       "\"databases_checked\":%llu,\"kept\":%llu,\"recovered\":%s}\n",
+		       "\"databases_checked\":%llu,\"kept\":%llu,\"rows\":%llu,\"migrations\":%llu,\"recovered\":%s}\n",
 		       res.archive_id, c.dry_run ? "true" : "false", (unsigned long long)res.st.entries,
 		       (unsigned long long)res.st.files, (unsigned long long)res.st.data_bytes,
 		       (unsigned long long)res.databases_checked, (unsigned long long)res.kept,
-		       res.recovered ? "true" : "false");
+		       (unsigned long long)res.rows, (unsigned long long)res.migrations, res.recovered ? "true" : "false");
 	} else if (c.progress >= 0 && !c.dry_run) {
 		char a[32];
 		fprintf(stderr, "hero-restore: archive %s restored into '%s': %llu entries, %s, %llu databases checked, %llu paths kept\n",
@@ -165,6 +189,7 @@ int main(int argc, char **argv)
 	hero_trust_release(&trust);
 	hero_inventory_release(&inv);
 	hero_strlist_release(&c.pubs);
+	hero_strlist_release(&c.services);
 	free(root);
 	free(mdir);
 	return code;

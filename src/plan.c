@@ -10,11 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ctxdb.h"
 #include "internal.h"
 
 struct walk {
 	struct hero_plan *p;
 	const struct plan_scope *scope;
+	const char *root;
 	int rootfd;
 	size_t svc;
 	const struct hero_state *st;
@@ -119,6 +121,29 @@ static int list_dir(struct walk *w, const char *path, struct hero_strlist *out)
 
 static int walk_path(struct walk *w, const char *path, const char *context, int top);
 
+static int context_in_scope(const struct plan_scope *scope, const char *ctx);
+
+/* A database partitioned by a context column: record the contexts it holds
+ * (within the scope); with one context in scope, the entry belongs to it. */
+static int push_column_db(struct walk *w, const char *path, const struct stat *st)
+{
+	struct hero_strlist found = { 0 };
+	char *full = hero_join(w->root, path);
+	int ret = full ? hero_ctxdb_contexts(full, w->st->context_column, &found, w->err)
+		       : hero_error(w->err, HERO_EFAIL, "out of memory");
+	free(full);
+	struct hero_strlist *ctxs = &w->p->svc[w->svc].contexts;
+	for (size_t i = 0; ret == 0 && i < found.n; i++)
+		if (hero_context_valid(found.v[i]) && context_in_scope(w->scope, found.v[i]) &&
+		    hero_strlist_push(ctxs, found.v[i]) < 0)
+			ret = hero_error(w->err, HERO_EFAIL, "out of memory");
+	hero_strlist_release(&found);
+	const struct hero_strlist *sc = w->scope ? w->scope->contexts : NULL;
+	if (ret == 0)
+		ret = push_entry(w, path, HERO_E_SQLITE, st, sc && sc->n == 1 ? sc->v[0] : NULL);
+	return ret;
+}
+
 static int walk_dir(struct walk *w, const char *path, const struct stat *st, const char *context)
 {
 	int ret = push_entry(w, path, HERO_E_DIR, st, context);
@@ -165,6 +190,8 @@ static int walk_path(struct walk *w, const char *path, const char *context, int 
 	if (w->st->type == HERO_STATE_SQLITE) {
 		if (is_sidecar(base))
 			return 0; /* captured through the database itself */
+		if (w->st->context_column)
+			return push_column_db(w, path, &st);
 		return push_entry(w, path, HERO_E_SQLITE, &st, context);
 	}
 	return push_entry(w, path, HERO_E_FILE, &st, context);
@@ -280,16 +307,21 @@ int hero_plan_build(struct hero_plan *p, const struct hero_inventory *inv, const
 	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open instance root '%s'", root);
-	struct walk w = { p, scope, rootfd, 0, NULL, err };
+	struct walk w = { p, scope, root, rootfd, 0, NULL, err };
 	int ret = 0;
 	for (size_t i = 0; i < inv->n && ret == 0; i++) {
 		const struct hero_service *s = &inv->services[i];
 		if (!service_in_scope(scope, s->name))
 			continue;
+		if (scope && scope->contexts && scope->contexts->n && !s->per_context)
+			continue; /* instance-wide service: not part of a context's archive */
 		p->svc[i].selected = 1;
 		w.svc = i;
 		for (size_t j = 0; j < s->n_state && ret == 0; j++) {
 			w.st = &s->state[j];
+			if (scope && scope->contexts && scope->contexts->n && !hero_state_per_context(w.st) &&
+			    !w.st->context_column)
+				continue; /* not partitioned by context: not part of a context's archive */
 			if (!hero_state_archived(w.st))
 				ret = push_skip(p, i, w.st->path, skip_reason(w.st), err);
 			else
@@ -344,4 +376,33 @@ int hero_pattern_covers(const char *pattern, const char *path, const char *conte
 		a++;
 		b++;
 	}
+}
+
+int hero_pattern_match(const char *pattern, const char *path, char *ctx, size_t n)
+{
+	const char *mark = strstr(pattern, "{context}");
+	if (n)
+		ctx[0] = '\0';
+	if (!hero_pattern_covers(pattern, path, NULL))
+		return 0;
+	if (mark && n) {
+		const char *c = path + (mark - pattern);
+		size_t len = strcspn(c, "/");
+		snprintf(ctx, n, "%.*s", (int)len, c);
+	}
+	return 1;
+}
+
+char *hero_pattern_rename(const char *pattern, const char *path, const char *to)
+{
+	const char *mark = strstr(pattern, "{context}");
+	if (!mark)
+		return strdup(path);
+	size_t pre = (size_t)(mark - pattern);
+	const char *rest = path + pre + strcspn(path + pre, "/");
+	size_t n = pre + strlen(to) + strlen(rest) + 1;
+	char *out = malloc(n);
+	if (out)
+		snprintf(out, n, "%.*s%s%s", (int)pre, path, to, rest);
+	return out;
 }

@@ -58,4 +58,11 @@ void hero_plan_release(struct hero_plan *p);
  * (-wal, -shm, -journal) of a file pattern. */
 int hero_pattern_covers(const char *pattern, const char *path, const char *context);
 
+/* As hero_pattern_covers, also copying the component that matched {context}
+ * into CTX (empty when the pattern has none). */
+int hero_pattern_match(const char *pattern, const char *path, char *ctx, size_t n);
+
+/* PATH (covered by PATTERN) with its {context} component replaced by TO; malloc'd. */
+char *hero_pattern_rename(const char *pattern, const char *path, const char *to);
+
 #endif

@@ -1,23 +1,53 @@
-/* restore.c - verify an archive into staging, check it, and swap it in. */
+/* restore.c - verify an archive into staging, check it, and swap it in.
+ *
+ * Order: lock and recover; read the manifest; decide the scope and check
+ * compatibility and secrets (nothing written yet); stream every selected
+ * entry into staging while the reader verifies; check databases; migrate
+ * older state; quiesce; merge context rows; carry over what is not
+ * replaced; swap; resume and wait for health.
+ */
 #include "hero/restore.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "ctxdb.h"
+#include "hero/hooks.h"
 #include "internal.h"
 #include "plan.h"
 #include "sqlite_util.h"
 #include "swap.h"
 
 #define COPY_BUF (256 * 1024)
+#define INCOMING ".hero/incoming"
+
+/* Where an archive entry goes. */
+enum dest { D_SKIP = 0, D_STAGE, D_INCOMING };
+
+struct where {
+	enum dest dest;
+	json_t *svc;         /* the service in the archive manifest */
+	json_t *decl;        /* its state declaration */
+	char ctx[256];       /* the context the entry belongs to, or "" */
+	char *path;          /* staged path relative to the staging root (malloc'd) */
+};
+
+/* A database of a context column, extracted aside and merged later. */
+struct column_db {
+	char *path;          /* target path, relative to the root */
+	char *incoming;      /* extracted copy, relative to the staging root */
+	const char *col;
+	const char *service;
+};
 
 struct restore {
 	const struct hero_restore_opts *o;
@@ -26,8 +56,15 @@ struct restore {
 	struct hero_swap swap;
 	json_t *manifest;
 	json_t *index;
+	json_t *selected;    /* services restored (array, borrowed references) */
+	int context_mode;
+	struct hero_strlist from, to; /* contexts restored, and their names in the target */
+	struct column_db *cdb;
+	size_t n_cdb;
+	struct hero_strlist log; /* lines for .hero/restore.log */
 	uint8_t *buf;
-	uint64_t bytes;
+	uint64_t bytes, n_incoming;
+	int quiesced;
 	struct hero_error *err;
 };
 
@@ -36,7 +73,7 @@ static void say(const struct restore *x, const char *fmt, ...)
 {
 	if (!x->o->say)
 		return;
-	char line[1024];
+	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
@@ -44,22 +81,208 @@ static void say(const struct restore *x, const char *fmt, ...)
 	x->o->say(x->o->say_ctx, line);
 }
 
-static int parse_manifest(struct restore *x, const char *text, size_t len)
+static const char *jstr(json_t *o, const char *k)
 {
-	json_error_t je;
-	x->manifest = json_loadb(text, len, 0, &je); /* already checked by the reader */
-	if (!x->manifest)
-		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
-	hero_hex(hero_areader_header(x->r)->archive_id, HERO_ID_BYTES, x->res->archive_id);
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
+
+static int in_list(const struct hero_strlist *l, const char *s)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		if (!strcmp(l->v[i], s))
+			return (int)i + 1;
 	return 0;
 }
 
-/* Write the current file entry to PATH under the staging tree. */
-static int extract_file(struct restore *x, const struct hero_aentry *e)
+static const struct hero_service *target_service(const struct restore *x, const char *name)
+{
+	return x->o->inv ? hero_inventory_find(x->o->inv, name) : NULL;
+}
+
+/* ---- scope ---- */
+
+static json_t *find_service(json_t *manifest, const char *name)
+{
+	json_t *s;
+	size_t i;
+	json_array_foreach(json_object_get(manifest, "services"), i, s)
+		if (!strcmp(jstr(s, "name"), name))
+			return s;
+	return NULL;
+}
+
+static int service_has_context(json_t *svc, const char *ctx)
+{
+	json_t *c;
+	size_t i;
+	json_array_foreach(json_object_get(svc, "contexts"), i, c)
+		if (!strcmp(json_string_value(c), ctx))
+			return 1;
+	return 0;
+}
+
+static int select_services(struct restore *x)
+{
+	const struct hero_strlist *want = x->o->services;
+	x->selected = json_array();
+	for (size_t i = 0; want && i < want->n; i++)
+		if (!find_service(x->manifest, want->v[i]))
+			return hero_error(x->err, HERO_EUSAGE, "archive holds no service '%s'", want->v[i]);
+	json_t *s;
+	size_t i;
+	json_array_foreach(json_object_get(x->manifest, "services"), i, s)
+	{
+		if (want && want->n && !in_list(want, jstr(s, "name")))
+			continue;
+		if (x->context_mode && !json_is_true(json_object_get(s, "per_context")))
+			continue; /* a context restore leaves instance-wide services alone */
+		json_array_append(x->selected, s);
+	}
+	if (!json_array_size(x->selected))
+		return hero_error(x->err, HERO_EUSAGE, "nothing to restore: no selected service in the archive");
+	return 0;
+}
+
+static int select_contexts(struct restore *x)
+{
+	const struct hero_restore_opts *o = x->o;
+	json_t *scope = json_object_get(x->manifest, "scope");
+	if (o->as && !o->context)
+		return hero_error(x->err, HERO_EUSAGE, "--as needs --context");
+	if (o->context) {
+		if (!hero_context_valid(o->context))
+			return hero_error(x->err, HERO_EUSAGE, "invalid context name '%.80s'", o->context);
+		if (o->as && !hero_context_valid(o->as))
+			return hero_error(x->err, HERO_EUSAGE, "invalid context name '%.80s'", o->as);
+		x->context_mode = 1;
+		if (hero_strlist_push(&x->from, o->context) < 0 || hero_strlist_push(&x->to, o->as ? o->as : o->context) < 0)
+			return hero_error(x->err, HERO_EFAIL, "out of memory");
+		return 0;
+	}
+	if (strcmp(jstr(scope, "kind"), "contexts") != 0)
+		return 0;
+	/* An archive made for some contexts restores exactly those, never whole services. */
+	x->context_mode = 1;
+	json_t *c;
+	size_t i;
+	json_array_foreach(json_object_get(scope, "contexts"), i, c)
+	{
+		const char *name = json_string_value(c);
+		if (!name || !hero_context_valid(name))
+			return hero_error(x->err, HERO_EINTEGRITY, "archive refused: invalid context name in its scope");
+		if (hero_strlist_push(&x->from, name) < 0 || hero_strlist_push(&x->to, name) < 0)
+			return hero_error(x->err, HERO_EFAIL, "out of memory");
+	}
+	return 0;
+}
+
+static int check_contexts_present(struct restore *x)
+{
+	for (size_t k = 0; k < x->from.n; k++) {
+		int found = 0;
+		json_t *s;
+		size_t i;
+		json_array_foreach(x->selected, i, s)
+			found |= service_has_context(s, x->from.v[k]);
+		if (!found)
+			return hero_error(x->err, HERO_EUSAGE, "archive holds no context '%s'", x->from.v[k]);
+	}
+	return 0;
+}
+
+/* ---- compatibility and secrets: checked before any byte is written ---- */
+
+static int check_compat(struct restore *x)
+{
+	json_t *s;
+	size_t i;
+	if (!x->o->inv)
+		return hero_error(x->err, HERO_EFAIL, "cannot check compatibility: the target's manifests did not load");
+	json_array_foreach(x->selected, i, s)
+	{
+		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		long long schema = json_integer_value(json_object_get(s, "schema"));
+		if (!t)
+			return hero_error(x->err, HERO_ECOMPAT, "target does not know service '%s' (no manifest for it)",
+					  jstr(s, "name"));
+		if (schema > t->schema)
+			return hero_error(x->err, HERO_ECOMPAT,
+					  "service '%s': archive schema %lld is newer than the target's schema %d", t->name,
+					  schema, t->schema);
+	}
+	return 0;
+}
+
+static int check_secrets(struct restore *x)
+{
+	struct hero_strlist have = { 0 }, missing = { 0 };
+	int ret = hero_secret_names(x->o->inv, x->o->root, x->o->secrets_command, &have, x->err);
+	json_t *s, *n;
+	size_t i, j;
+	json_array_foreach(x->selected, i, s)
+		json_array_foreach(json_object_get(s, "secrets"), j, n)
+	{
+		const char *name = json_string_value(n);
+		if (ret == 0 && name && !in_list(&have, name) && !in_list(&missing, name) &&
+		    hero_strlist_push(&missing, name) < 0)
+			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
+	}
+	if (ret == 0 && missing.n) {
+		char list[1024] = "";
+		size_t off = 0;
+		for (size_t k = 0; k < missing.n && off < sizeof list; k++)
+			off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", k ? ", " : "", missing.v[k]);
+		if (x->o->allow_missing_secrets)
+			say(x, "warning: the target lacks secrets %s (allowed)", list);
+		else
+			ret = hero_error(x->err, HERO_ESECRETS,
+					 "the target lacks secrets the archive needs: %s (provide them, or --allow-missing-secrets)",
+					 list);
+	}
+	hero_strlist_release(&have);
+	hero_strlist_release(&missing);
+	return ret;
+}
+
+/* ---- where each entry goes ---- */
+
+static int classify(struct restore *x, const char *path, struct where *w)
+{
+	memset(w, 0, sizeof *w);
+	json_t *s, *d;
+	size_t i, j;
+	json_array_foreach(x->selected, i, s)
+		json_array_foreach(json_object_get(s, "state"), j, d)
+	{
+		const char *pat = jstr(d, "path");
+		if (!hero_pattern_match(pat, path, w->ctx, sizeof w->ctx))
+			continue;
+		w->svc = s;
+		w->decl = d;
+		const char *col = json_string_value(json_object_get(d, "context_column"));
+		if (!x->context_mode) {
+			w->dest = D_STAGE;
+			w->path = strdup(path);
+		} else if (col) {
+			w->dest = D_INCOMING;
+			w->path = strdup(path);
+		} else if (w->ctx[0] && in_list(&x->from, w->ctx)) {
+			w->dest = D_STAGE;
+			w->path = hero_pattern_rename(pat, path, x->to.v[in_list(&x->from, w->ctx) - 1]);
+		} else {
+			return 0; /* another context, or state not partitioned by context */
+		}
+		return w->path ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
+	}
+	return 0;
+}
+
+static int extract_to(struct restore *x, const char *path, const struct hero_aentry *e)
 {
 	int dfd = x->swap.stagingfd;
 	char *parent, *base;
-	int ret = hero_split_path(e->path, &parent, &base, x->err);
+	int ret = hero_split_path(path, &parent, &base, x->err);
 	if (ret < 0)
 		return ret;
 	if (strcmp(parent, ".") != 0)
@@ -68,53 +291,79 @@ static int extract_file(struct restore *x, const struct hero_aentry *e)
 	free(base);
 	if (ret < 0)
 		return ret;
-	int fd = openat(dfd, e->path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot create '%s' in staging", e->path);
+		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot create '%s' in staging", path);
 	for (;;) {
 		ssize_t n = hero_areader_data(x->r, x->buf, COPY_BUF, x->err);
-		if (n < 0) {
+		if (n <= 0) {
 			ret = (int)n;
 			break;
 		}
-		if (n == 0)
-			break;
-		if ((ret = hero_write_all(fd, x->buf, (size_t)n, e->path, x->err)) < 0)
+		if ((ret = hero_write_all(fd, x->buf, (size_t)n, path, x->err)) < 0)
 			break;
 		x->bytes += (uint64_t)n;
 		if (x->o->progress)
 			x->o->progress(x->o->progress_ctx, x->bytes);
 	}
 	if (ret == 0 && fchmod(fd, e->mode) < 0)
-		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", e->path);
+		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", path);
 	if (ret == 0)
 		futimens(fd, (struct timespec[2]){ { 0, UTIME_OMIT }, { e->mtime, 0 } });
 	if (ret == 0)
-		ret = hero_fsync(fd, e->path, x->err);
+		ret = hero_fsync(fd, path, x->err);
 	close(fd);
 	return ret;
 }
 
-static int extract_dir(struct restore *x, const struct hero_aentry *e)
+static int add_column_db(struct restore *x, const struct where *w, char **incoming)
 {
-	int ret = hero_mkdirs_at(x->swap.stagingfd, e->path, x->err);
-	if (ret == 0 && fchmodat(x->swap.stagingfd, e->path, e->mode, 0) < 0)
-		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", e->path);
+	char name[64];
+	snprintf(name, sizeof name, INCOMING "/%llu.db", (unsigned long long)x->n_incoming++);
+	struct column_db *v = realloc(x->cdb, (x->n_cdb + 1) * sizeof *v);
+	if (!v)
+		return hero_error(x->err, HERO_EFAIL, "out of memory");
+	x->cdb = v;
+	struct column_db *c = &x->cdb[x->n_cdb++];
+	c->path = strdup(w->path);
+	c->incoming = strdup(name);
+	c->col = json_string_value(json_object_get(w->decl, "context_column"));
+	c->service = jstr(w->svc, "name");
+	*incoming = c->incoming;
+	return c->path && c->incoming ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
+}
+
+static int extract(struct restore *x, const struct hero_aentry *e)
+{
+	struct where w;
+	int ret = classify(x, e->path, &w);
+	if (ret < 0 || w.dest == D_SKIP || x->o->dry_run)
+		goto out;
+	if (e->type == HERO_E_DIR) {
+		if (w.dest == D_STAGE && (ret = hero_mkdirs_at(x->swap.stagingfd, w.path, x->err)) == 0 &&
+		    fchmodat(x->swap.stagingfd, w.path, e->mode, 0) < 0)
+			ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", w.path);
+		goto out;
+	}
+	if (w.dest == D_INCOMING) {
+		char *incoming;
+		if ((ret = add_column_db(x, &w, &incoming)) == 0)
+			ret = extract_to(x, incoming, e);
+	} else {
+		ret = extract_to(x, w.path, e);
+	}
+out:
+	free(w.path);
 	return ret;
 }
 
-/* Read every entry; extract unless this is a dry run. Returns once verified. */
 static int read_all(struct restore *x)
 {
 	struct hero_aentry e;
 	int ret;
-	while ((ret = hero_areader_next(x->r, &e, x->err)) == 1) {
-		if (x->o->dry_run)
-			continue;
-		ret = e.type == HERO_E_DIR ? extract_dir(x, &e) : extract_file(x, &e);
-		if (ret < 0)
+	while ((ret = hero_areader_next(x->r, &e, x->err)) == 1)
+		if ((ret = extract(x, &e)) < 0)
 			return ret;
-	}
 	if (ret < 0)
 		return ret;
 	json_error_t je;
@@ -125,138 +374,425 @@ static int read_all(struct restore *x)
 	return 0;
 }
 
-static json_t *find_service(json_t *manifest, const char *name)
-{
-	json_t *svcs = json_object_get(manifest, "services"), *s;
-	size_t i;
-	json_array_foreach(svcs, i, s)
-	{
-		const char *n = json_string_value(json_object_get(s, "name"));
-		if (n && name && !strcmp(n, name))
-			return s;
-	}
-	return NULL;
-}
+/* ---- checks after verification ---- */
 
 static int covered_by_service(json_t *svc, const char *path, const char *context)
 {
-	json_t *states = json_object_get(svc, "state"), *st;
+	json_t *st;
 	size_t i;
-	json_array_foreach(states, i, st)
+	json_array_foreach(json_object_get(svc, "state"), i, st)
+		if (hero_pattern_covers(jstr(st, "path"), path, context))
+			return 1;
+	return 0;
+}
+
+static int staged_full_path(const struct restore *x, const char *rel, char *buf, size_t n)
+{
+	int w = snprintf(buf, n, "%s/%s/%s", x->swap.parent, x->swap.staging, rel);
+	return w < 0 || (size_t)w >= n ? -1 : 0;
+}
+
+/* Every entry lies inside the state its service declares; every restored
+ * database passes integrity_check and foreign_key_check. */
+static int check_entries(struct restore *x)
+{
+	json_t *e;
+	size_t i;
+	size_t next_cdb = 0;
+	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		const char *pat = json_string_value(json_object_get(st, "path"));
-		if (pat && hero_pattern_covers(pat, path, context))
+		const char *path = jstr(e, "path");
+		json_t *s = find_service(x->manifest, jstr(e, "service"));
+		const char *ctx = json_string_value(json_object_get(e, "context"));
+		if (!s || !covered_by_service(s, path, ctx))
+			return hero_error(x->err, HERO_EINTEGRITY,
+					  "archive refused: entry '%.200s' lies outside the state its service declares", path);
+		if (x->o->dry_run || strcmp(jstr(e, "type"), "sqlite") != 0)
+			continue;
+		struct where w;
+		int ret = classify(x, path, &w);
+		char full[8192];
+		if (ret == 0 && w.dest != D_SKIP) {
+			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
+			if (staged_full_path(x, rel, full, sizeof full) < 0)
+				ret = hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", rel);
+			else if ((ret = hero_sqlite_check(full, path, x->err)) == 0)
+				x->res->databases_checked++;
+		}
+		free(w.path);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- migrations of older state ---- */
+
+static int migrate_file(struct restore *x, const char *rel, const char *label, const struct hero_strlist *files,
+			int to)
+{
+	char full[8192];
+	if (staged_full_path(x, rel, full, sizeof full) < 0)
+		return hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", rel);
+	int ret = hero_db_migrate(full, label, files, to, x->err);
+	if (ret == 0)
+		x->res->migrations += files->n;
+	return ret;
+}
+
+static int migrate(struct restore *x)
+{
+	json_t *s, *e;
+	size_t i, j;
+	json_array_foreach(x->selected, i, s)
+	{
+		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		int from = (int)json_integer_value(json_object_get(s, "schema"));
+		if (!t || from >= t->schema)
+			continue;
+		struct hero_strlist files = { 0 };
+		int ret = hero_service_migrations(t, x->o->inv->dir, from, &files, x->err);
+		for (size_t k = 0; ret == 0 && k < files.n; k++) {
+			say(x, "migrate %s schema %d -> %d: %s", t->name, from, t->schema, files.v[k]);
+			char line[2048];
+			snprintf(line, sizeof line, "%s migration %s", t->name, files.v[k]);
+			hero_strlist_push(&x->log, line);
+		}
+		size_t next_cdb = 0;
+		json_array_foreach(json_object_get(x->index, "entries"), j, e)
+		{
+			if (ret < 0 || x->o->dry_run || strcmp(jstr(e, "type"), "sqlite") != 0)
+				continue;
+			struct where w;
+			if ((ret = classify(x, jstr(e, "path"), &w)) < 0)
+				break;
+			int mine = w.svc == s;
+			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
+			if (w.dest != D_SKIP && mine && files.n)
+				ret = migrate_file(x, rel, jstr(e, "path"), &files, t->schema);
+			free(w.path);
+		}
+		hero_strlist_release(&files);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- rows of context-column databases ---- */
+
+static int merge_one(struct restore *x, const struct column_db *c)
+{
+	char staged[8192], incoming[8192];
+	char *live = hero_join(x->o->root, c->path);
+	int ret = 0;
+	if (!live || staged_full_path(x, c->path, staged, sizeof staged) < 0 ||
+	    staged_full_path(x, c->incoming, incoming, sizeof incoming) < 0) {
+		free(live);
+		return hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", c->path);
+	}
+	char *parent, *base;
+	if ((ret = hero_split_path(c->path, &parent, &base, x->err)) < 0)
+		goto out;
+	ret = strcmp(parent, ".") ? hero_mkdirs_at(x->swap.stagingfd, parent, x->err) : 0;
+	free(parent);
+	free(base);
+	if (ret < 0)
+		goto out;
+	struct stat st;
+	int have_live = x->swap.root_exists && stat(live, &st) == 0;
+	for (size_t k = 0; ret == 0 && k < x->from.n; k++) {
+		if (k == 0 && have_live)
+			ret = hero_sqlite_snapshot(live, staged, x->err);
+		if (k == 0 && !have_live) {
+			/* no such database in the target yet: start from the archive's, this context only */
+			ret = hero_sqlite_snapshot(incoming, staged, x->err);
+			if (ret == 0)
+				ret = hero_ctxdb_filter(staged, c->col, &x->from, x->err);
+			for (size_t m = 0; ret == 0 && m < x->from.n; m++)
+				if (strcmp(x->from.v[m], x->to.v[m]) != 0)
+					ret = hero_ctxdb_rename(staged, c->col, x->from.v[m], x->to.v[m], x->err);
+			break;
+		}
+		uint64_t rows = 0;
+		if (ret == 0)
+			ret = hero_ctxdb_merge(staged, incoming, c->col, x->from.v[k], x->to.v[k], &rows, x->err);
+		x->res->rows += rows;
+		if (ret == 0) {
+			char line[1024];
+			snprintf(line, sizeof line, "%s rows of context %s in %s: %llu", c->service, x->to.v[k], c->path,
+				 (unsigned long long)rows);
+			hero_strlist_push(&x->log, line);
+		}
+	}
+	if (ret == 0)
+		ret = hero_sqlite_check(staged, c->path, x->err);
+out:
+	free(live);
+	return ret;
+}
+
+static int merge_rows(struct restore *x)
+{
+	for (size_t i = 0; i < x->n_cdb; i++) {
+		int ret = merge_one(x, &x->cdb[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return hero_rmtree_at(x->swap.stagingfd, INCOMING, x->err);
+}
+
+/* ---- what the restore replaces ---- */
+
+static int owned_derived(const struct restore *x, json_t *svc, const char *rel, const char *ctx)
+{
+	const struct hero_service *t = target_service(x, jstr(svc, "name"));
+	for (size_t j = 0; t && j < t->n_state; j++) {
+		const struct hero_state *st = &t->state[j];
+		if (st->class != HERO_CLASS_DERIVED || st->type == HERO_STATE_SECRETS)
+			continue;
+		if (ctx && !hero_state_per_context(st))
+			continue;
+		if (hero_pattern_covers(st->path, rel, ctx))
 			return 1;
 	}
 	return 0;
 }
 
-/* Every entry must lie inside the state its service declares in the manifest,
- * and every database must pass its checks. */
-static int check_entries(struct restore *x)
-{
-	json_t *entries = json_object_get(x->index, "entries"), *e;
-	size_t i;
-	json_array_foreach(entries, i, e)
-	{
-		const char *path = json_string_value(json_object_get(e, "path"));
-		const char *svc = json_string_value(json_object_get(e, "service"));
-		const char *type = json_string_value(json_object_get(e, "type"));
-		const char *ctx = json_string_value(json_object_get(e, "context"));
-		json_t *s = find_service(x->manifest, svc);
-		if (!path || !s || !covered_by_service(s, path, ctx))
-			return hero_error(x->err, HERO_EINTEGRITY,
-					  "archive refused: entry '%.200s' lies outside the state its service declares",
-					  path ? path : "?");
-		if (x->o->dry_run || !type || strcmp(type, "sqlite") != 0)
-			continue;
-		char full[8192];
-		snprintf(full, sizeof full, "%s/%s/%s", x->swap.parent, x->swap.staging, path);
-		int ret = hero_sqlite_check(full, path, x->err);
-		if (ret < 0)
-			return ret;
-		x->res->databases_checked++;
-	}
-	return 0;
-}
-
-/* Paths of the target that the archive replaces: the archived state of every
- * service it holds, plus that service's derived state (stale once its source
- * data changes) when the target's manifests are known. */
+/* Paths of the target the restore replaces: the selected services' archived
+ * state (in context mode: the target contexts' part of it and the merged
+ * databases), plus their derived state, stale once its source changed. */
 static int owned(void *ctx, const char *rel)
 {
 	struct restore *x = ctx;
-	json_t *svcs = json_object_get(x->manifest, "services"), *s;
-	size_t i;
-	json_array_foreach(svcs, i, s)
+	if (!strcmp(rel, ".hero/restore.log"))
+		return 1;
+	json_t *s, *d;
+	size_t i, j;
+	json_array_foreach(x->selected, i, s)
 	{
-		if (covered_by_service(s, rel, NULL))
-			return 1;
-		const char *name = json_string_value(json_object_get(s, "name"));
-		const struct hero_service *ts = x->o->inv && name ? hero_inventory_find(x->o->inv, name) : NULL;
-		for (size_t j = 0; ts && j < ts->n_state; j++)
-			if (ts->state[j].class == HERO_CLASS_DERIVED && ts->state[j].type != HERO_STATE_SECRETS &&
-			    hero_pattern_covers(ts->state[j].path, rel, NULL))
+		if (!x->context_mode) {
+			if (covered_by_service(s, rel, NULL) || owned_derived(x, s, rel, NULL))
 				return 1;
+			continue;
+		}
+		for (size_t k = 0; k < x->to.n; k++) {
+			json_array_foreach(json_object_get(s, "state"), j, d)
+			{
+				const char *pat = jstr(d, "path");
+				if (strstr(pat, "{context}") && hero_pattern_covers(pat, rel, x->to.v[k]))
+					return 1;
+			}
+			if (owned_derived(x, s, rel, x->to.v[k]))
+				return 1;
+		}
 	}
+	for (size_t k = 0; k < x->n_cdb; k++)
+		if (hero_pattern_covers(x->cdb[k].path, rel, NULL))
+			return 1;
 	return 0;
 }
 
+/* .hero/restore.log of the new tree: the old lines, then this restore's. */
+static int write_log(struct restore *x)
+{
+	char *old = hero_join(x->o->root, ".hero/restore.log");
+	FILE *in = old && x->swap.root_exists ? fopen(old, "r") : NULL;
+	free(old);
+	if (hero_mkdirs_at(x->swap.stagingfd, ".hero", x->err) < 0) {
+		if (in)
+			fclose(in);
+		return -x->err->code;
+	}
+	int fd = openat(x->swap.stagingfd, ".hero/restore.log", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			0644);
+	FILE *out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!out) {
+		if (fd >= 0)
+			close(fd);
+		if (in)
+			fclose(in);
+		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write the restore log");
+	}
+	char buf[4096];
+	size_t n;
+	while (in && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		fwrite(buf, 1, n, out);
+	if (in)
+		fclose(in);
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(out, "%s restore of archive %s\n", when, x->res->archive_id);
+	for (size_t i = 0; i < x->log.n; i++)
+		fprintf(out, "%s   %s\n", when, x->log.v[i]);
+	int ret = fflush(out) == 0 ? hero_fsync(fileno(out), ".hero/restore.log", x->err)
+				   : hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write the restore log");
+	fclose(out);
+	return ret;
+}
+
+/* ---- hooks ---- */
+
+static int run_hooks(struct restore *x, int resume)
+{
+	json_t *s;
+	size_t i;
+	int ret = 0;
+	json_array_foreach(x->selected, i, s)
+	{
+		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		const char *cmd = t ? (resume ? t->hook_resume : t->hook_quiesce) : NULL;
+		char what[256];
+		snprintf(what, sizeof what, "%s hook of %s", resume ? "resume" : "quiesce", t ? t->name : "?");
+		struct hero_error e = HERO_ERROR_INIT;
+		int r = cmd ? hero_run_hook(cmd, x->o->root, t->name, t->hook_timeout, what, &e) : 0;
+		if (r == 0 && resume && t)
+			r = hero_wait_health(t, x->o->root, &e);
+		if (r < 0 && ret == 0) {
+			*x->err = e;
+			ret = r;
+			if (!resume)
+				return ret; /* resume what was quiesced so far: the caller does */
+		}
+	}
+	return ret;
+}
+
+/* ---- plan (dry run) ---- */
+
 static void describe(struct restore *x)
 {
-	json_t *svcs = json_object_get(x->manifest, "services"), *s;
+	json_t *s;
 	size_t i;
 	say(x, "archive %s: %llu entries, %llu bytes, signature verified", x->res->archive_id,
 	    (unsigned long long)x->res->st.entries, (unsigned long long)x->res->st.data_bytes);
-	json_array_foreach(svcs, i, s)
+	say(x, "scope: %s", x->context_mode ? "contexts" : "services");
+	for (size_t k = 0; k < x->from.n; k++)
+		say(x, "context %s%s%s", x->from.v[k], strcmp(x->from.v[k], x->to.v[k]) ? " as " : "",
+		    strcmp(x->from.v[k], x->to.v[k]) ? x->to.v[k] : "");
+	json_array_foreach(x->selected, i, s)
 	{
-		say(x, "replace %s %s (schema %lld): %lld entries, %lld bytes",
-		    json_string_value(json_object_get(s, "name")), json_string_value(json_object_get(s, "version")),
-		    json_integer_value(json_object_get(s, "schema")), json_integer_value(json_object_get(s, "entries")),
-		    json_integer_value(json_object_get(s, "bytes")));
+		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		say(x, "service %s: version %s -> %s, schema %lld -> %d", jstr(s, "name"), jstr(s, "version"),
+		    t && t->version ? t->version : "?", json_integer_value(json_object_get(s, "schema")), t ? t->schema : -1);
+		json_t *d;
+		size_t j;
+		json_array_foreach(json_object_get(s, "state"), j, d)
+		{
+			const char *pat = jstr(d, "path");
+			const char *col = json_string_value(json_object_get(d, "context_column"));
+			if (!x->context_mode) {
+				say(x, "  replace %s", pat);
+			} else if (col) {
+				for (size_t k = 0; k < x->to.n; k++) {
+					uint64_t rows = 0;
+					char *live = hero_join(x->o->root, pat);
+					struct hero_error ignored = HERO_ERROR_INIT;
+					if (live && access(live, R_OK) == 0)
+						hero_ctxdb_count(live, col, x->to.v[k], &rows, &ignored);
+					free(live);
+					say(x, "  replace rows of context %s in %s (%llu rows there now)", x->to.v[k], pat,
+					    (unsigned long long)rows);
+				}
+			} else if (strstr(pat, "{context}")) {
+				for (size_t k = 0; k < x->to.n; k++) {
+					char *p = hero_pattern_rename(pat, pat, x->to.v[k]);
+					say(x, "  replace %s", p ? p : pat);
+					free(p);
+				}
+			}
+		}
 	}
-	say(x, "keep everything else under %s/%s (secrets, ephemeral and unmanaged files)", x->swap.parent,
-	    x->swap.name);
+	say(x, "keep everything else under %s/%s", x->swap.parent, x->swap.name);
+}
+
+/* ---- the whole restore ---- */
+
+static int prepare(struct restore *x)
+{
+	const char *json;
+	size_t len;
+	json_error_t je;
+	int ret;
+	if ((ret = hero_areader_open(&x->r, x->o->in_fd, x->o->trust, x->o->limits, x->err)) < 0 ||
+	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
+		return ret;
+	x->manifest = json_loadb(json, len, 0, &je);
+	if (!x->manifest)
+		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+	hero_hex(hero_areader_header(x->r)->archive_id, HERO_ID_BYTES, x->res->archive_id);
+	if ((ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
+	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = check_secrets(x)) < 0)
+		return ret;
+	return 0;
+}
+
+static int commit(struct restore *x)
+{
+	int ret;
+	if (x->o->hooks) {
+		x->quiesced = 1;
+		if ((ret = run_hooks(x, 0)) < 0)
+			return ret;
+	}
+	if ((ret = merge_rows(x)) < 0 || (ret = hero_swap_carry(&x->swap, owned, x, &x->res->kept, x->err)) < 0 ||
+	    (ret = write_log(x)) < 0)
+		return ret;
+	return hero_swap_commit(&x->swap, x->err);
 }
 
 int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *res, struct hero_error *err)
 {
 	struct restore x = { .o = o, .res = res, .err = err };
 	int ret;
-	const char *json;
-	size_t len;
 	memset(res, 0, sizeof *res);
 	x.swap.parentfd = x.swap.stagingfd = x.swap.lock_root = x.swap.lock_staging = -1;
 	if (!o->trust || !o->trust->n)
 		return hero_error(err, HERO_EUSAGE, "no trusted public key: give -p PUBKEY or a trusted-keys directory");
 	if (!(x.buf = malloc(COPY_BUF)))
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	if (o->dry_run)
-		ret = hero_swap_recover(o->root, &res->recovered, err) < 0 ? -err->code : 0;
-	else
+	if (o->dry_run) {
+		ret = hero_swap_recover(o->root, &res->recovered, err);
+		if (ret == 0)
+			ret = hero_split_path(o->root, &x.swap.parent, &x.swap.name, err);
+	} else {
 		ret = hero_swap_begin(&x.swap, o->root, err);
-	if (ret < 0)
-		goto out;
-	res->recovered = res->recovered || x.swap.recovered;
-	if ((ret = hero_areader_open(&x.r, o->in_fd, o->trust, o->limits, err)) < 0 ||
-	    (ret = hero_areader_manifest(x.r, &json, &len, err)) < 0 || (ret = parse_manifest(&x, json, len)) < 0 ||
-	    (ret = read_all(&x)) < 0 || (ret = check_entries(&x)) < 0)
+		res->recovered = x.swap.recovered;
+	}
+	if (ret < 0 || (ret = prepare(&x)) < 0 || (ret = read_all(&x)) < 0 || (ret = check_entries(&x)) < 0 ||
+	    (ret = migrate(&x)) < 0)
 		goto out;
 	if (o->dry_run) {
-		if (hero_split_path(o->root, &x.swap.parent, &x.swap.name, err) == 0)
-			describe(&x);
-		ret = 0;
+		describe(&x);
 		goto out;
 	}
-	if ((ret = hero_swap_carry(&x.swap, owned, &x, &res->kept, err)) < 0 ||
-	    (ret = hero_swap_commit(&x.swap, err)) < 0)
-		goto out;
-	ret = 0;
+	ret = commit(&x);
 out:
+	if (x.quiesced) {
+		struct hero_error e2 = HERO_ERROR_INIT;
+		x.err = &e2;
+		int r2 = run_hooks(&x, 1);
+		if (r2 < 0 && ret == 0) {
+			*err = e2;
+			ret = r2;
+		}
+	}
 	hero_areader_free(x.r);
 	hero_swap_end(&x.swap);
 	json_decref(x.manifest);
 	json_decref(x.index);
+	json_decref(x.selected);
+	for (size_t i = 0; i < x.n_cdb; i++) {
+		free(x.cdb[i].path);
+		free(x.cdb[i].incoming);
+	}
+	free(x.cdb);
+	hero_strlist_release(&x.from);
+	hero_strlist_release(&x.to);
+	hero_strlist_release(&x.log);
 	free(x.buf);
 	return ret;
 }

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "ctxdb.h"
 #include "hero/lock.h"
 #include "internal.h"
 #include "plan.h"
@@ -193,6 +194,8 @@ static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct pla
 	char *src = hero_join(c->o->root, e->path);
 	int ret = src ? hero_sqlite_snapshot(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
 	free(src);
+	if (ret == 0 && e->st->context_column && c->o->contexts && c->o->contexts->n)
+		ret = hero_ctxdb_filter(tmp, e->st->context_column, c->o->contexts, err);
 	if (ret < 0)
 		goto out;
 	int fd = open(tmp, O_RDONLY | O_CLOEXEC);

@@ -15,6 +15,12 @@ struct hero_restore_opts {
 	int in_fd;                          /* the archive stream */
 	const struct hero_limits *limits;   /* NULL = defaults */
 	int dry_run;                        /* verify and describe, change nothing */
+	const struct hero_strlist *services; /* restore only these services (NULL/empty: all) */
+	const char *context;                /* restore only this context (NULL: see below) */
+	const char *as;                     /* with CONTEXT: its name in the target */
+	int allow_missing_secrets;          /* report missing secret names instead of refusing */
+	const char *secrets_command;        /* prints the target's secret names; NULL: read its secrets files */
+	int hooks;                          /* run quiesce / resume hooks and wait for health */
 	/* Receives the lines of the plan (dry run) and of the summary; may be NULL. */
 	void (*say)(void *ctx, const char *line);
 	void *say_ctx;
@@ -27,14 +33,24 @@ struct hero_restore_result {
 	struct hero_archive_stats st;
 	uint64_t databases_checked;
 	uint64_t kept;                      /* paths carried over from the old root */
+	uint64_t rows;                      /* rows restored into context-column databases */
+	uint64_t migrations;                /* migration files applied */
 	int recovered;                      /* 1 if an interrupted restore was cleaned up first */
 };
 
 /* Verify the whole stream into a staging directory beside ROOT, check every
- * database, carry over what the archive does not own (secrets, ephemeral
- * and unmanaged files), then swap staging and ROOT in one rename. Nothing in
- * ROOT changes unless everything succeeded. An interrupted earlier restore is
- * finished or rolled back first. */
+ * database, carry over what the restore does not replace (secrets,
+ * ephemeral and unmanaged files, other services and contexts), then swap
+ * staging and ROOT in one rename. Nothing in ROOT changes unless everything
+ * succeeded. An interrupted earlier restore is finished or rolled back first.
+ *
+ * Scope: every service of the archive, or opts->services. Without a context
+ * each service's state is replaced whole; with opts->context (or when the
+ * archive was made for contexts) only that context's directories, files and
+ * rows are replaced, renamed to opts->as if given. Refuses (before any change)
+ * an archive schema newer than the target's manifest (HERO_ECOMPAT), secret
+ * names the target lacks (HERO_ESECRETS), and rows colliding with another
+ * context's keys (HERO_ECONFLICT); applies forward migrations to older state. */
 int hero_restore(const struct hero_restore_opts *opts, struct hero_restore_result *res,
 		 struct hero_error *err);
 
