@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "hero/probe.h"
 #include "hero/reconcile.h"
 #include "hero/supervisor.h"
 
@@ -240,6 +241,168 @@ out:
 	return code;
 }
 
+/* ---- verify ------------------------------------------------------------- */
+
+struct verify_cli {
+	const char *panel, *on_fail;
+	struct varlist vars;
+	const char *only[MAX_VARS + 1];
+	int nonly, json, quiet;
+};
+
+static void verify_usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+		"usage: %s verify --probes FILE [--set NAME=VALUE]... [--only NAME]...\n"
+		"         [--on-fail CMD] [--json] [--quiet]\n"
+		"Run the smoke probes declared in FILE: one line per probe with its duration;\n"
+		"exit 1 when any fails, after running CMD (if given) with the failures in\n"
+		"HERO_VERIFY_FAILED, HERO_VERIFY_FAILED_COUNT and HERO_VERIFY_REPORT.\n",
+		hero_progname);
+	exit(code);
+}
+
+static void verify_parse(int argc, char **argv, struct verify_cli *c)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "on-fail", required_argument, NULL, 'F' },
+		{ "only", required_argument, NULL, 'O' },
+		{ "probes", required_argument, NULL, 'p' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "set", required_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+	while ((opt = getopt_long(argc, argv, "hp:q", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h': verify_usage(0); break;
+		case 'j': c->json = 1; break;
+		case 'F': c->on_fail = optarg; break;
+		case 'O':
+			if (c->nonly == MAX_VARS)
+				fe_die(HERO_EUSAGE, "verify: too many --only options");
+			c->only[c->nonly++] = optarg;
+			break;
+		case 'p': c->panel = optarg; break;
+		case 'q': c->quiet = 1; break;
+		case 'S': add_var(&c->vars, optarg); break;
+		default: verify_usage(HERO_EUSAGE);
+		}
+	}
+	if (optind != argc)
+		fe_die(HERO_EUSAGE, "verify: unexpected argument '%s'", argv[optind]);
+	if (!c->panel)
+		fe_die(HERO_EUSAGE, "verify: --probes FILE is required");
+}
+
+static int selected(const struct verify_cli *c, const char *name)
+{
+	if (!c->nonly)
+		return 1;
+	for (int i = 0; i < c->nonly; i++)
+		if (!strcmp(c->only[i], name))
+			return 1;
+	return 0;
+}
+
+/* Run CMD with the failing probes described in its environment. */
+static void run_on_fail(const struct verify_cli *c, const struct hero_probe_result *r, size_t n, size_t failed)
+{
+	char *names = NULL, *report = NULL, count[32], total[32];
+	size_t nlen = 0, rlen = 0;
+	FILE *fn = open_memstream(&names, &nlen), *fr = open_memstream(&report, &rlen);
+	if (!fn || !fr)
+		fe_die(HERO_EFAIL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].ok)
+			continue;
+		fprintf(fn, "%s%s", ftell(fn) ? " " : "", r[i].name);
+		fprintf(fr, "%s: %s\n", r[i].name, r[i].detail);
+	}
+	fclose(fn);
+	fclose(fr);
+	snprintf(count, sizeof count, "%zu", failed);
+	snprintf(total, sizeof total, "%zu", n);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("HERO_VERIFY_FAILED", names, 1);
+		setenv("HERO_VERIFY_FAILED_COUNT", count, 1);
+		setenv("HERO_VERIFY_TOTAL", total, 1);
+		setenv("HERO_VERIFY_REPORT", report, 1);
+		setenv("HERO_VERIFY_PANEL", c->panel, 1);
+		execl("/bin/sh", "sh", "-c", c->on_fail, (char *)NULL);
+		_exit(127);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+		fe_warn("verify: --on-fail command failed");
+	free(names);
+	free(report);
+}
+
+static void print_result(const struct verify_cli *c, const struct hero_probe_result *r)
+{
+	if (c->json || (c->quiet && r->ok))
+		return;
+	printf("%-4s %-30s %6ld ms  %s\n", r->ok ? "ok" : "FAIL", r->name, r->ms, r->detail);
+	fflush(stdout);
+}
+
+static void print_json(const struct verify_cli *c, const struct hero_probe_result *r, size_t n, size_t failed)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_pack("{sssssbsIss}", "name", r[i].name, "kind", r[i].kind, "ok",
+						     r[i].ok, "ms", (json_int_t)r[i].ms, "detail", r[i].detail));
+	json_t *doc = json_pack("{sssIsIso}", "panel", c->panel, "passed", (json_int_t)(n - failed), "failed",
+				(json_int_t)failed, "probes", arr);
+	json_dumpf(doc, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(doc);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	struct verify_cli c = { 0 };
+	struct hero_error err = HERO_ERROR_INIT;
+	struct hero_panel *panel = NULL;
+	verify_parse(argc, argv, &c);
+	if (hero_panel_load(c.panel, c.vars.v, &panel, &err) < 0)
+		return fe_report(&err);
+	for (int i = 0; i < c.nonly; i++) {
+		size_t j = 0;
+		while (j < hero_panel_size(panel) && strcmp(hero_panel_probe_name(panel, j), c.only[i]))
+			j++;
+		if (j == hero_panel_size(panel)) {
+			hero_panel_free(panel);
+			fe_die(HERO_EUSAGE, "verify: no probe named '%s' in '%s'", c.only[i], c.panel);
+		}
+	}
+	struct hero_probe_result *res = calloc(hero_panel_size(panel), sizeof *res);
+	size_t n = 0, failed = 0;
+	if (!res)
+		fe_die(HERO_EFAIL, "out of memory");
+	for (size_t i = 0; i < hero_panel_size(panel); i++) {
+		if (!selected(&c, hero_panel_probe_name(panel, i)))
+			continue;
+		hero_probe_run(panel, i, &res[n]);
+		failed += !res[n].ok;
+		print_result(&c, &res[n++]);
+	}
+	if (c.json)
+		print_json(&c, res, n, failed);
+	if (failed) {
+		fe_warn("verify: %zu of %zu probes failed", failed, n);
+		if (c.on_fail)
+			run_on_fail(&c, res, n, failed);
+	}
+	free(res);
+	hero_panel_free(panel);
+	return failed ? HERO_EFAIL : 0;
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static const struct subcommand {
@@ -248,6 +411,7 @@ static const struct subcommand {
 	const char *summary;
 } subcommands[] = {
 	{ "reconcile", cmd_reconcile, "bring the supervisor's services to a declared state" },
+	{ "verify", cmd_verify, "run a panel of smoke probes against an instance" },
 };
 
 static void usage(int code)
