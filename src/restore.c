@@ -346,7 +346,7 @@ static int extract(struct restore *x, const struct hero_aentry *e)
 		goto out;
 	}
 	if (w.dest == D_INCOMING) {
-		char *incoming;
+		char *incoming = NULL;
 		if ((ret = add_column_db(x, &w, &incoming)) == 0)
 			ret = extract_to(x, incoming, e);
 	} else {
@@ -711,6 +711,21 @@ static void describe(struct restore *x)
 
 /* ---- the whole restore ---- */
 
+/* A refusal decided from the manifest stands only once the whole stream has
+ * verified: a damaged archive is reported as damaged, whatever its manifest says. */
+static int refuse_verified(struct restore *x, int ret)
+{
+	struct hero_error saved = *x->err;
+	struct hero_aentry e;
+	int r;
+	while ((r = hero_areader_next(x->r, &e, x->err)) == 1)
+		;
+	if (r < 0)
+		return r;
+	*x->err = saved;
+	return ret;
+}
+
 static int prepare(struct restore *x)
 {
 	const char *json;
@@ -726,7 +741,7 @@ static int prepare(struct restore *x)
 	hero_hex(hero_areader_header(x->r)->archive_id, HERO_ID_BYTES, x->res->archive_id);
 	if ((ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
 	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = check_secrets(x)) < 0)
-		return ret;
+		return refuse_verified(x, ret);
 	return 0;
 }
 

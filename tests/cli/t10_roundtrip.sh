@@ -28,8 +28,14 @@ python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["manifest"
 expect_code 3 hero-inspect --verify -p "$KEYS/other.pub" "$A"
 expect_grep 'untrusted key' "$T/err"
 
+echo "== a bare root lacks the secrets: refused (6), nothing created"
+expect_code 6 hero-restore -p "$KEYS/test.pub" --root "$D" "$A"
+expect_grep 'lacks secrets the archive needs: .*OSIS_MASTER_KEY' "$T/err"
+[ -e "$D" ] && fail "refused restore created the target"
+ls -a "$T" | grep -q 'hero-staging' && fail "staging left behind"
+
 echo "== restore into a fresh root"
-expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$D" "$A"
+expect_code 0 hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$D" "$A"
 expect_grep "archive $id restored" "$T/err"
 # files of archived classes are byte-identical
 for d in var/hero_foundry/files var/hero_books var/hero_voice cfg/actions cfg/hero_osis; do
@@ -66,7 +72,7 @@ grep -q 'OSIS_MASTER_KEY' "$T/plain.tar" || fail "secret names not recorded"
 
 echo "== pipe: hero-snap -o - | hero-restore - with no temporary file"
 rm -rf "$D"
-hero-snap -s "$KEYS/test.key" -o - --root "$S" -q | hero-restore -p "$KEYS/test.pub" --root "$D" - 2>"$T/err" \
+hero-snap -s "$KEYS/test.key" -o - --root "$S" -q | hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$D" - 2>"$T/err" \
 	|| { cat "$T/err"; fail "pipe restore failed"; }
 [ -f "$D/var/hero_biz/biz.db" ] || fail "pipe restore produced nothing"
 
@@ -84,7 +90,8 @@ find "$T/live/var/hero_indexer" "$T/live/var/hero_foundry/thumbs" -type f 2>/dev
 echo "== --dry-run verifies and describes, changes nothing"
 h=$(tree_hash "$T/live")
 expect_code 0 hero-restore --dry-run -p "$KEYS/test.pub" --root "$T/live" "$A"
-expect_grep '^replace hero_osis' "$T/out"
+expect_grep '^service hero_osis: version 0.9.2 -> 0.9.2, schema 3 -> 3' "$T/out"
+expect_grep '^  replace var/hero_osis/{context}/' "$T/out"
 [ "$(tree_hash "$T/live")" = "$h" ] || fail "dry run changed the target"
 
 echo "== a second operation on a locked instance is busy"
