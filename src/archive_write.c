@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "blake2b.h"
 #include "internal.h"
 
 #define DATA_BUF (256 * 1024)
@@ -28,7 +29,7 @@ struct hero_awriter {
 	const struct hero_seckey *sk;
 	struct hero_header hdr;
 	ZSTD_CCtx *cctx;
-	crypto_generichash_state prehash;
+	struct hero_blake2b prehash;
 	struct archive *tar;
 	uint8_t *zbuf;
 	size_t zcap;
@@ -44,7 +45,7 @@ struct hero_awriter {
 /* Hash and write compressed bytes. */
 static int emit(struct hero_awriter *w, const void *buf, size_t n, struct hero_error *err)
 {
-	crypto_generichash_update(&w->prehash, buf, n);
+	hero_blake2b_update(&w->prehash, buf, n);
 	w->st.archive_bytes += n;
 	return hero_write_all(w->fd, buf, n, "archive output", err);
 }
@@ -156,7 +157,7 @@ int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_secke
 	memcpy(w->hdr.keyid, pk.keyid, HERO_KEYID_BYTES);
 	w->hdr.created = (uint64_t)time(NULL);
 	w->index = json_array();
-	crypto_generichash_init(&w->prehash, NULL, 0, 64);
+	hero_blake2b_init(&w->prehash, 64);
 	if (!w->index) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
@@ -263,8 +264,8 @@ int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype 
 	int ret = write_entry_header(w, path, AE_IFREG, mode, size, mtime, err);
 	if (ret < 0)
 		return ret;
-	crypto_generichash_state h;
-	crypto_generichash_init(&h, NULL, 0, 32);
+	struct hero_blake2b h;
+	hero_blake2b_init(&h, 32);
 	uint64_t left = size;
 	while (left > 0) {
 		size_t want = left < DATA_BUF ? (size_t)left : DATA_BUF;
@@ -277,13 +278,13 @@ int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype 
 			return hero_error(err, HERO_EFAIL,
 					  "'%s' changed while being archived (shorter than %llu bytes)",
 					  path, (unsigned long long)size);
-		crypto_generichash_update(&h, w->dbuf, (size_t)got);
+		hero_blake2b_update(&h, w->dbuf, (size_t)got);
 		if (archive_write_data(w->tar, w->dbuf, (size_t)got) != got)
 			return tar_error(w, "cannot write tar data", err);
 		left -= (uint64_t)got;
 	}
 	uint8_t digest[32];
-	crypto_generichash_final(&h, digest, sizeof digest);
+	hero_blake2b_final(&h, digest);
 	w->st.entries++;
 	w->st.files++;
 	w->st.data_bytes += size;
@@ -293,7 +294,7 @@ int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype 
 static int write_signature(struct hero_awriter *w, struct hero_error *err)
 {
 	uint8_t prehash[64], frame[HERO_SIG_FRAME];
-	crypto_generichash_final(&w->prehash, prehash, sizeof prehash);
+	hero_blake2b_final(&w->prehash, prehash);
 	hero_put32(frame, HERO_MAGIC_SIG);
 	hero_put32(frame + 4, HERO_SIG_FRAME - 8);
 	memcpy(frame + 8, "ED", 2);
