@@ -256,45 +256,67 @@ int hero_rc_order(const json_t *services, json_t **out, struct hero_error *err)
 
 /* ---- diff --------------------------------------------------------------- */
 
-static int add_word(char *buf, size_t cap, const char *prefix, const char *word)
+static int cmp_json_str(const void *a, const void *b)
 {
-	size_t len = strlen(buf);
-	int n = snprintf(buf + len, cap - len, "%s%s%s", len ? ", " : "", prefix, word);
-	return n < 0 || (size_t)n >= cap - len ? -1 : 0;
+	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+/* Join the names in the object KEYS, sorted, with ", ". */
+static char *join_sorted(json_t *keys)
+{
+	size_t n = json_object_size(keys), i = 0, len = 0;
+	json_t **v = calloc(n + 1, sizeof *v), *x;
+	const char *k;
+	char *out = NULL;
+	FILE *f = v ? open_memstream(&out, &len) : NULL;
+	if (!f) {
+		free(v);
+		return NULL;
+	}
+	json_object_foreach(keys, k, x) v[i++] = json_string(k);
+	qsort(v, n, sizeof *v, cmp_json_str);
+	for (i = 0; i < n; i++) {
+		fprintf(f, "%s%s", i ? ", " : "", json_string_value(v[i]));
+		json_decref(v[i]);
+	}
+	fclose(f);
+	free(v);
+	return out;
+}
+
+/* Mark in OUT every key of A or B whose values differ, as PREFIX + key. */
+static void differing(const json_t *a, const json_t *b, const char *prefix, json_t *out)
+{
+	const char *k;
+	json_t *v;
+	char name[300];
+	for (int side = 0; side < 2; side++) {
+		json_object_foreach((json_t *)(side ? b : a), k, v) {
+			const json_t *x = json_object_get(a, k), *y = json_object_get(b, k);
+			if (x && y && json_equal((json_t *)x, (json_t *)y))
+				continue;
+			if (!*prefix && !strcmp(k, "env")) {
+				json_t *empty = json_object();
+				differing(x ? x : empty, y ? y : empty, "env.", out);
+				json_decref(empty);
+				continue;
+			}
+			snprintf(name, sizeof name, "%s%s", prefix, k);
+			json_object_set_new(out, name, json_true());
+		}
+	}
 }
 
 /* The keys whose values differ, "env.NAME" for environment entries. Values
  * are never shown: environments hold secrets. */
 static char *changed_fields(const json_t *want, const json_t *have)
 {
-	char buf[1024] = "";
-	const char *k;
-	json_t *v;
 	json_t *keys = json_object();
-	json_object_foreach((json_t *)want, k, v) json_object_set(keys, k, json_true());
-	json_object_foreach((json_t *)have, k, v) json_object_set(keys, k, json_true());
-	json_object_foreach(keys, k, v) {
-		const json_t *a = json_object_get(want, k), *b = json_object_get(have, k);
-		if (a && b && json_equal((json_t *)a, (json_t *)b))
-			continue;
-		if (!strcmp(k, "env") && json_is_object(a) && json_is_object(b)) {
-			const char *e;
-			json_t *x;
-			json_t *ekeys = json_object();
-			json_object_foreach((json_t *)a, e, x) json_object_set(ekeys, e, json_true());
-			json_object_foreach((json_t *)b, e, x) json_object_set(ekeys, e, json_true());
-			json_object_foreach(ekeys, e, x) {
-				const json_t *ea = json_object_get(a, e), *eb = json_object_get(b, e);
-				if (!(ea && eb && json_equal((json_t *)ea, (json_t *)eb)))
-					add_word(buf, sizeof buf, "env.", e);
-			}
-			json_decref(ekeys);
-		} else {
-			add_word(buf, sizeof buf, "", k);
-		}
-	}
+	if (json_is_object(want) && json_is_object(have))
+		differing(want, have, "", keys);
+	char *out = json_object_size(keys) ? join_sorted(keys) : strdup("definition");
 	json_decref(keys);
-	return strdup(buf[0] ? buf : "definition");
+	return out;
 }
 
 static int push(struct hero_rc_plan *p, enum hero_rc_kind kind, const char *name, char *detail)

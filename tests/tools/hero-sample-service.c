@@ -148,6 +148,8 @@ static int read_request(int fd, struct req *r)
 			goto out;
 		len += (size_t)n;
 		buf[len] = '\0';
+		if (!isupper((unsigned char)buf[0]))
+			goto out; /* not a request line: refuse at once, as real HTTP servers do */
 	}
 	end[2] = '\0';
 	if (sscanf(buf, "%15s %2047s HTTP/1.", r->method, r->target) != 2)

@@ -683,7 +683,17 @@ static void begin_exit(struct sim *sim)
 static int api_call(struct sim *sim, const char *method, const char *name, const char *arg2, json_t *content,
 		    json_t **res, struct rpc_err *e)
 {
+	static const char *const known[] = {
+		"rpc.discover", "service_list", "service_status", "service_start", "service_stop",
+		"service_monitor", "service_forget", "service_kill", "service_create", "service_delete",
+		"service_get", "service_stats", "system_shutdown", "system_reboot", "stream_currentLogs", NULL,
+	};
+	const char *const *k = known;
+	while (*k && strcmp(*k, method))
+		k++;
 	*res = NULL;
+	if (!*k)
+		return fail(e, -32601, NULL, NULL, NULL, NULL, "Method not found");
 	if (!strcmp(method, "rpc.discover"))
 		return *res = openrpc_doc(), 0;
 	if (!strcmp(method, "service_list")) {
