@@ -61,7 +61,7 @@ int hero_run_hook(const char *cmd, const char *root, const char *service, int ti
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 	}
-	kill(-pid, SIGKILL); /* anything it left behind in its group */
+	/* what the hook started in the background (a service) is left running */
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	if (WIFEXITED(status))

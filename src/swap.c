@@ -26,7 +26,7 @@ static int exists_at(int dfd, const char *name)
 	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* Lock the tree NAME under PARENTFD via its .hero/lock (only if the tree exists). */
+/* Lock the tree NAME under PARENTFD (only if the tree exists). */
 static int lock_tree(struct hero_swap *s, const char *name, int *lockfd, struct hero_error *err)
 {
 	int fd = open_dir_at(s->parentfd, name);
@@ -149,7 +149,7 @@ static int carry_one(struct carry *c, int from, int to, const char *rel, const c
 	int n = snprintf(path, sizeof path, "%s%s%s", rel, *rel ? "/" : "", name);
 	if (n < 0 || (size_t)n >= sizeof path)
 		return hero_error(c->err, HERO_EFAIL, "path too long under '%s'", rel);
-	if (!strcmp(path, ".hero/lock") || !strcmp(path, MARKER) || c->owned(c->ctx, path))
+	if (!strcmp(path, MARKER) || c->owned(c->ctx, path))
 		return 0;
 	struct stat st;
 	if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -235,6 +235,8 @@ static int fsync_tree(int fd, const char *label, struct hero_error *err)
 
 static int write_marker(struct hero_swap *s, struct hero_error *err)
 {
+	if (mkdirat(s->stagingfd, ".hero", 0700) < 0 && errno != EEXIST)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot create staging '.hero'");
 	int fd = openat(s->stagingfd, MARKER, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot create restore marker");

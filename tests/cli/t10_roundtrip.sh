@@ -95,7 +95,7 @@ expect_grep '^  replace var/hero_osis/{context}/' "$T/out"
 [ "$(tree_hash "$T/live")" = "$h" ] || fail "dry run changed the target"
 
 echo "== a second operation on a locked instance is busy"
-exec 9>"$T/live/.hero/lock"
+exec 9<"$T/live"
 flock -n 9 || fail "cannot take the lock for the test"
 expect_code 5 hero-snap -s "$KEYS/test.key" -o "$T/b.hsnap" --root "$T/live"
 expect_grep 'busy' "$T/err"
