@@ -448,9 +448,11 @@ static int load_doc(struct hero_panel *p, json_t *doc, const char *const *set, s
 	}
 	size_t i;
 	json_array_foreach(probes, i, v) {
-		const char *name = json_string_value(json_object_get(v, "name"));
+		char name[128];
+		const char *raw = json_string_value(json_object_get(v, "name"));
+		snprintf(name, sizeof name, "%s", raw ? raw : "?");
 		if (json_is_object(v) && (rc = expand_tree(v, &hv, err)) < 0) {
-			hero_error_prefix(err, "probe '%s'", name ? name : "?");
+			hero_error_prefix(err, "probe '%s'", name);
 			goto out;
 		}
 		if ((rc = load_probe(p, i, v, timeout, err)) < 0)

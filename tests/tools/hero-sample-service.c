@@ -547,6 +547,12 @@ static int listen_on(const char *path)
 		return -1;
 	}
 	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	/* the socket directory is ephemeral state: a restored instance lacks it */
+	for (char *p = strchr(sa.sun_path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		mkdir(sa.sun_path, 0755);
+		*p = '/';
+	}
 	unlink(path); /* a stale socket from an earlier run, or from a restored instance */
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
