@@ -16,7 +16,7 @@
 struct snap_cli {
 	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir;
 	struct hero_strlist services, contexts;
-	int level, threads, progress, json;
+	int level, threads, progress, json, hooks;
 };
 
 static _Noreturn void usage(int code)
@@ -24,7 +24,7 @@ static _Noreturn void usage(int code)
 	FILE *f = code ? stderr : stdout;
 	fprintf(f, "usage: hero-snap -s SECKEY -o FILE|- [--service NAME]... [--context NAME]...\n"
 		   "                 [--root DIR] [--manifests DIR] [--passphrase-file FILE]\n"
-		   "                 [--level N] [--threads N] [--tmpdir DIR] [--json] [--quiet|--progress]\n"
+		   "                 [--level N] [--threads N] [--tmpdir DIR] [--hooks] [--json] [--quiet|--progress]\n"
 		   "       hero-snap keygen -s SECKEY -p PUBKEY [--passphrase-file FILE | --no-passphrase] [--force]\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 5 instance busy. See hero-snap(1).\n");
 	exit(code);
@@ -82,11 +82,12 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 
 static void parse(struct snap_cli *c, int argc, char **argv)
 {
-	enum { O_CONTEXT = 256, O_JSON, O_LEVEL, O_MANIFESTS, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE,
+	enum { O_CONTEXT = 256, O_HOOKS, O_JSON, O_LEVEL, O_MANIFESTS, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE,
 	       O_THREADS, O_TMPDIR, O_VERSION };
 	static const struct option opts[] = {
 		{ "context", required_argument, NULL, O_CONTEXT },
 		{ "help", no_argument, NULL, 'h' },
+		{ "hooks", no_argument, NULL, O_HOOKS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "level", required_argument, NULL, O_LEVEL },
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
@@ -110,6 +111,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		case 'q': c->progress = -1; break;
 		case 's': c->seckey = optarg; break;
 		case O_CONTEXT: hero_strlist_push(&c->contexts, optarg); break;
+		case O_HOOKS: c->hooks = 1; break;
 		case O_JSON: c->json = 1; break;
 		case O_LEVEL: c->level = atoi(optarg); break;
 		case O_MANIFESTS: c->manifests = optarg; break;
@@ -184,7 +186,7 @@ static int cmd_snapshot(int argc, char **argv)
 	int show = fe_progress_enabled(c.progress);
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
-				    .tmpdir = c.tmpdir, .progress = show ? progress_cb : NULL };
+				    .tmpdir = c.tmpdir, .hooks = c.hooks, .progress = show ? progress_cb : NULL };
 	struct hero_snap_result res;
 	int ret = hero_snapshot(&o, &res, &err);
 	if (show)

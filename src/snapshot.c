@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "ctxdb.h"
+#include "hero/hooks.h"
 #include "hero/lock.h"
 #include "internal.h"
 #include "plan.h"
@@ -265,6 +266,43 @@ static int check_scope(const struct hero_snap_opts *o, struct hero_error *err)
 	return 0;
 }
 
+static int in_scope(const struct hero_snap_opts *o, const char *name)
+{
+	if (!o->services || !o->services->n)
+		return 1;
+	for (size_t i = 0; i < o->services->n; i++)
+		if (!strcmp(o->services->v[i], name))
+			return 1;
+	return 0;
+}
+
+/* Run every in-scope service's quiesce (RESUME = 0) or resume hook, and after
+ * resuming wait for its health. Resuming goes on past a failure; the first
+ * error is returned. */
+static int snapshot_hooks(const struct hero_snap_opts *o, int resume, struct hero_error *err)
+{
+	int ret = 0;
+	for (size_t i = 0; i < o->inv->n; i++) {
+		const struct hero_service *s = &o->inv->services[i];
+		const char *cmd = resume ? s->hook_resume : s->hook_quiesce;
+		if (!in_scope(o, s->name) || !cmd)
+			continue;
+		char what[256];
+		snprintf(what, sizeof what, "%s hook of %s", resume ? "resume" : "quiesce", s->name);
+		struct hero_error e = HERO_ERROR_INIT;
+		int r = hero_run_hook(cmd, o->root, s->name, s->hook_timeout, what, &e);
+		if (r == 0 && resume)
+			r = hero_wait_health(s, o->root, &e);
+		if (r < 0 && ret == 0) {
+			*err = e;
+			ret = r;
+			if (!resume)
+				break;
+		}
+	}
+	return ret;
+}
+
 int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, struct hero_error *err)
 {
 	struct hero_plan plan;
@@ -277,6 +315,12 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 		return ret;
 	if ((ret = hero_lock_instance(o->root, &lockfd, err)) < 0)
 		return ret;
+	int quiesced = 0;
+	if (o->hooks) {
+		quiesced = 1;
+		if ((ret = snapshot_hooks(o, 0, err)) < 0)
+			goto out;
+	}
 	if ((ret = hero_instance_id(o->root, instance_id, err)) < 0)
 		goto out;
 	if ((ret = hero_plan_build(&plan, o->inv, o->root, &(struct plan_scope){ o->services, o->contexts }, err)) < 0)
@@ -310,6 +354,13 @@ out:
 		close(c.rootfd);
 	hero_awriter_free(w);
 	hero_plan_release(&plan);
+	if (quiesced) {
+		struct hero_error e2 = HERO_ERROR_INIT;
+		if (snapshot_hooks(o, 1, &e2) < 0 && ret == 0) {
+			*err = e2;
+			ret = -e2.code;
+		}
+	}
 	if (lockfd >= 0)
 		close(lockfd);
 	return ret;

@@ -17,6 +17,7 @@ struct hero_snap_opts {
 	const struct hero_strlist *contexts;  /* NULL or empty: every context */
 	int level, threads;                   /* zstd; 0 = defaults */
 	const char *tmpdir;                   /* for database copies; NULL = $TMPDIR or /tmp */
+	int hooks;                            /* quiesce the services first, resume them after */
 	/* Called after each entry with bytes done and bytes planned; may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;

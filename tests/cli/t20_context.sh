@@ -145,6 +145,9 @@ start=$(date +%s%N)
 expect_code 0 hero-restore --hooks --service hero_biz --manifests "$T/mh" -p "$KEYS/test.pub" --root "$I2" --context alice "$A"
 [ $(( ($(date +%s%N) - start) / 1000000 )) -ge 900 ] || fail "the restore did not wait for health"
 [ "$(cat "$T/hooks.log" | tr '\n' ' ')" = "quiesce resume healthy " ] || fail "hooks out of order: $(cat "$T/hooks.log")"
+rm -f "$T/hooks.log" "$T/healthy"
+expect_code 0 hero-snap --hooks --manifests "$T/mh" -s "$KEYS/test.key" -o "$T/q.hsnap" --root "$I1" --service hero_biz
+[ "$(cat "$T/hooks.log" | tr '\n' ' ')" = "quiesce resume healthy " ] || fail "snapshot hooks: $(cat "$T/hooks.log")"
 rm -f "$T/hooks.log" "$T/healthy"; h=$(tree_hash "$I1")
 expect_code 7 hero-restore --hooks --service hero_biz --manifests "$T/mh" -p "$KEYS/test.pub" --root "$I1" --context alice --as dora "$A"
 [ "$(head -n 2 "$T/hooks.log" | tr '\n' ' ')" = "quiesce resume " ] || fail "resume did not run after a failed restore"
