@@ -602,8 +602,12 @@ static void run_sqlite(const struct probe *pr, long long deadline, struct hero_p
 	}
 	sqlite3_busy_timeout(db, (int)probe_left_ms(deadline));
 	sqlite3_progress_handler(db, 1000, sqlite_deadline, &deadline);
-	if (sqlite3_prepare_v2(db, query, -1, &st, &tail) != SQLITE_OK || !st) {
-		probe_fail(res, "'%s': %s", path, st ? sqlite3_errmsg(db) : "query is empty or invalid");
+	if (sqlite3_prepare_v2(db, query, -1, &st, &tail) != SQLITE_OK) {
+		probe_fail(res, "'%s': %s", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	if (!st) {
+		probe_fail(res, "query is empty");
 		goto out;
 	}
 	if (tail && tail[strspn(tail, " \t\r\n;")]) {
