@@ -78,7 +78,7 @@ void hero_path_quote(const char *path, char *out, size_t n);
 #include "strset.h"
 /* The paths one archive claims, keyed by their case-folded NFKC form. */
 struct hero_claims {
-	struct hero_strset exact, files, dirs, parents;
+	struct hero_strset exact, files, dirs, parents, rawparents;
 };
 int hero_claims_init(struct hero_claims *c); /* -1 when out of memory; release anyway */
 /* Refuse a duplicate, a case/normalisation collision, a file/directory clash,

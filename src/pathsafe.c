@@ -194,6 +194,8 @@ static char *fold_path(const char *path)
 		}
 		for (size_t i = 0; i < fl; i++) {
 			char ch = f ? f[i] : p[i];
+			if (ch == '/')
+				ch = '\x1f'; /* a folded FULLWIDTH SOLIDUS: keep the component count */
 			key[o++] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
 		}
 		free(f);
@@ -211,7 +213,7 @@ int hero_claims_init(struct hero_claims *c)
 {
 	memset(c, 0, sizeof *c);
 	if (hero_strset_init(&c->exact) < 0 || hero_strset_init(&c->files) < 0 || hero_strset_init(&c->dirs) < 0 ||
-	    hero_strset_init(&c->parents) < 0)
+	    hero_strset_init(&c->parents) < 0 || hero_strset_init(&c->rawparents) < 0)
 		return -1;
 	return 0;
 }
@@ -222,6 +224,7 @@ void hero_claims_release(struct hero_claims *c)
 	hero_strset_release(&c->files);
 	hero_strset_release(&c->dirs);
 	hero_strset_release(&c->parents);
+	hero_strset_release(&c->rawparents);
 }
 
 static int claim_error(struct hero_error *err, const char *path, const char *why)
@@ -283,16 +286,33 @@ static int check_sidecar(struct hero_claims *c, const char *path, const char *ke
 	return 0;
 }
 
-/* Every proper prefix of KEY must not be a file; record them as parents. */
-static int check_parents(struct hero_claims *c, const char *path, char *key, struct hero_error *err)
+/* KEY is known (as an entry or a parent) under another spelling than RAW. */
+static int spelled_otherwise(struct hero_claims *c, const char *key, const char *raw)
 {
-	for (char *p = strchr(key, '/'); p; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		int isfile = hero_strset_has(&c->files, key);
-		int added = isfile ? 0 : hero_strset_add(&c->parents, key);
-		*p = '/';
+	if (hero_strset_has(&c->dirs, key) || hero_strset_has(&c->files, key))
+		return !hero_strset_has(&c->exact, raw);
+	if (hero_strset_has(&c->parents, key))
+		return !hero_strset_has(&c->rawparents, raw);
+	return 0;
+}
+
+/* Every proper prefix of KEY must not be a file nor collide with another
+ * spelling of itself; record them as parents. RAW is PATH, cut as KEY is. */
+static int check_parents(struct hero_claims *c, const char *path, char *key, char *raw, struct hero_error *err)
+{
+	char *p = strchr(key, '/'), *q = strchr(raw, '/');
+	for (; p && q; p = strchr(p + 1, '/'), q = strchr(q + 1, '/')) {
+		*p = *q = '\0';
+		int isfile = hero_strset_has(&c->files, key), other = spelled_otherwise(c, key, raw);
+		int added = isfile || other ? 0 : hero_strset_add(&c->parents, key);
+		if (added > 0)
+			added = hero_strset_add(&c->rawparents, raw);
+		*p = *q = '/';
 		if (isfile)
 			return claim_error(err, path, "lies beneath an entry that is a file");
+		if (other)
+			return claim_error(err, path,
+					   "has a parent that collides with an earlier one (same name after case folding and unicode normalisation)");
 		if (added < 0)
 			return hero_error(err, HERO_EFAIL, "out of memory");
 	}
@@ -306,9 +326,12 @@ int hero_claims_add(struct hero_claims *c, const char *path, int isdir, struct h
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	if (ret == 0)
 		return claim_error(err, path, "is a duplicate entry");
-	char *key = fold_path(path);
-	if (!key)
+	char *key = fold_path(path), *raw = strdup(path);
+	if (!key || !raw) {
+		free(key);
+		free(raw);
 		return hero_error(err, HERO_EFAIL, "out of memory");
+	}
 	if (!strcmp(key, ".hero") || !strncmp(key, ".hero/", 6)) {
 		ret = claim_error(err, path, "collides with the reserved name '.hero'");
 		goto out;
@@ -322,11 +345,17 @@ int hero_claims_add(struct hero_claims *c, const char *path, int isdir, struct h
 		ret = claim_error(err, path, "is a file, but earlier entries lie beneath it");
 		goto out;
 	}
-	if ((ret = check_parents(c, path, key, err)) < 0 || (ret = check_sidecar(c, path, key, isdir, err)) < 0)
+	if (hero_strset_has(&c->parents, key) && !hero_strset_has(&c->rawparents, path)) {
+		ret = claim_error(err, path,
+				  "collides with an earlier entry (same name after case folding and unicode normalisation)");
+		goto out;
+	}
+	if ((ret = check_parents(c, path, key, raw, err)) < 0 || (ret = check_sidecar(c, path, key, isdir, err)) < 0)
 		goto out;
 	ret = hero_strset_add(isdir ? &c->dirs : &c->files, key);
 	ret = ret < 0 ? hero_error(err, HERO_EFAIL, "out of memory") : 0;
 out:
 	free(key);
+	free(raw);
 	return ret;
 }
