@@ -42,6 +42,7 @@
 static const char sig_domain[] = "hero-snap archive v1 signature";
 
 struct hero_seckey {
+	uint8_t alg[2]; /* "ED" signing (Ed25519) or "XC" encryption identity (X25519) */
 	uint8_t keyid[HERO_KEYID_BYTES];
 	uint8_t sk[HERO_SK_BYTES];
 };
@@ -225,28 +226,35 @@ static int decode_key_text(const char *text, size_t len, uint8_t **bin, size_t *
 	return 0;
 }
 
-static int check_algorithm(const uint8_t *bin, size_t n, size_t want, struct hero_error *err)
+/* ALG is "ED" or "XC"; NULL accepts either (for questions that apply to both). */
+static int check_algorithm(const uint8_t *bin, size_t n, size_t want, const char *alg,
+			   struct hero_error *err)
 {
 	char tag[16];
 	if (n < 2)
 		return hero_error(err, HERO_EFAIL, "wrong key length: %zu bytes, expected %zu", n, want);
-	if (memcmp(bin, "ED", 2) != 0) {
+	if (!alg && (!memcmp(bin, "ED", 2) || !memcmp(bin, "XC", 2)))
+		return 0;
+	if (!alg || memcmp(bin, alg, 2) != 0) {
 		tag_text(bin, tag);
-		return hero_error(err, HERO_EFAIL, "unknown signature algorithm '%s' (expected 'ED')",
-				  tag);
+		if (!alg || !strcmp(alg, "ED"))
+			return hero_error(err, HERO_EFAIL, "unknown signature algorithm '%s' (expected 'ED')",
+					  tag);
+		return hero_error(err, HERO_EFAIL,
+				  "not an encryption key: algorithm '%s' (expected 'XC')", tag);
 	}
 	return 0;
 }
 
-int hero_pubkey_parse(struct hero_pubkey *out, const char *text, size_t len,
-		      struct hero_error *err)
+static int pubkey_parse_alg(struct hero_pubkey *out, const char *text, size_t len, const char *alg,
+			    struct hero_error *err)
 {
 	uint8_t *bin = NULL;
 	size_t n = 0;
 	int ret = decode_key_text(text, len, &bin, &n, err);
 	if (ret < 0)
 		return ret;
-	ret = check_algorithm(bin, n, PUB_BLOB_BYTES, err);
+	ret = check_algorithm(bin, n, PUB_BLOB_BYTES, alg, err);
 	if (ret < 0)
 		goto out;
 	if (n != PUB_BLOB_BYTES) {
@@ -262,25 +270,42 @@ out:
 	return ret;
 }
 
-int hero_pubkey_load(struct hero_pubkey *out, const char *path, struct hero_error *err)
+int hero_pubkey_parse(struct hero_pubkey *out, const char *text, size_t len,
+		      struct hero_error *err)
+{
+	return pubkey_parse_alg(out, text, len, "ED", err);
+}
+
+static int pubkey_load_alg(struct hero_pubkey *out, const char *path, const char *alg, const char *what,
+			   struct hero_error *err)
 {
 	char *text = NULL;
 	size_t len = 0;
-	int ret = read_key_file(path, "public key", &text, &len, err);
+	int ret = read_key_file(path, what, &text, &len, err);
 	if (ret < 0)
 		return ret;
-	ret = hero_pubkey_parse(out, text, len, err);
+	ret = pubkey_parse_alg(out, text, len, alg, err);
 	if (ret < 0)
-		hero_error_prefix(err, "public key '%s'", path);
+		hero_error_prefix(err, "%s '%s'", what, path);
 	sodium_free(text);
 	return ret;
 }
 
+int hero_pubkey_load(struct hero_pubkey *out, const char *path, struct hero_error *err)
+{
+	return pubkey_load_alg(out, path, "ED", "public key", err);
+}
+
+int hero_recipient_load(struct hero_pubkey *out, const char *path, struct hero_error *err)
+{
+	return pubkey_load_alg(out, path, "XC", "recipient key", err);
+}
+
 /* Check the fields of a decoded secret key blob (the sealed part stays sealed). */
-static int check_sec_blob(const uint8_t *bin, size_t n, struct hero_error *err)
+static int check_sec_blob(const uint8_t *bin, size_t n, const char *alg, struct hero_error *err)
 {
 	char tag[16];
-	int ret = check_algorithm(bin, n, SEC_BLOB_BYTES, err);
+	int ret = check_algorithm(bin, n, SEC_BLOB_BYTES, alg, err);
 	if (ret < 0)
 		return ret;
 	if (n < 4)
@@ -315,7 +340,7 @@ static int check_sec_blob(const uint8_t *bin, size_t n, struct hero_error *err)
 
 /* Read and check the secret key file PATH; *BIN is sodium_malloc'd. Returns 1
  * if protected, 0 if not, <0 on error (message prefixed with the path). */
-static int load_sec_blob(const char *path, uint8_t **bin, struct hero_error *err)
+static int load_sec_blob(const char *path, const char *alg, uint8_t **bin, struct hero_error *err)
 {
 	char *text = NULL;
 	uint8_t *blob = NULL;
@@ -325,7 +350,7 @@ static int load_sec_blob(const char *path, uint8_t **bin, struct hero_error *err
 		return ret;
 	ret = decode_key_text(text, len, &blob, &n, err);
 	if (ret >= 0)
-		ret = check_sec_blob(blob, n, err);
+		ret = check_sec_blob(blob, n, alg, err);
 	if (ret < 0) {
 		hero_error_prefix(err, "secret key '%s'", path);
 		sodium_free(blob);
@@ -366,6 +391,7 @@ static int sec_open(struct hero_seckey *sk, const uint8_t *bin, int protected,
 	uint8_t sum[16];
 	uint8_t *key = NULL;
 	int ret = -HERO_EFAIL;
+	memcpy(sk->alg, bin, 2);
 	memcpy(sk->keyid, bin + SEC_OFF_KEYID, HERO_KEYID_BYTES);
 	if (!protected) {
 		memcpy(sk->sk, bin + SEC_OFF_SEALED, HERO_SK_BYTES);
@@ -399,11 +425,16 @@ out:
 static int sec_consistent(const struct hero_seckey *sk, const char *path, struct hero_error *err)
 {
 	uint8_t pk[HERO_PK_BYTES];
-	uint8_t *tmp = sodium_malloc(HERO_SK_BYTES);
-	if (!tmp)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	crypto_sign_seed_keypair(pk, tmp, sk->sk);
-	sodium_free(tmp);
+	if (!memcmp(sk->alg, "XC", 2)) {
+		if (crypto_scalarmult_base(pk, sk->sk) != 0)
+			return hero_error(err, HERO_EFAIL, "identity '%s' is not a valid X25519 key", path);
+	} else {
+		uint8_t *tmp = sodium_malloc(HERO_SK_BYTES);
+		if (!tmp)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		crypto_sign_seed_keypair(pk, tmp, sk->sk);
+		sodium_free(tmp);
+	}
 	if (memcmp(pk, sk->sk + 32, HERO_PK_BYTES) != 0)
 		return hero_error(err, HERO_EFAIL,
 				  "secret key '%s' is inconsistent (its public half does not match)",
@@ -411,12 +442,12 @@ static int sec_consistent(const struct hero_seckey *sk, const char *path, struct
 	return 0;
 }
 
-int hero_seckey_load(struct hero_seckey **out, const char *path, const char *passphrase,
-		     struct hero_error *err)
+static int seckey_load_alg(struct hero_seckey **out, const char *path, const char *passphrase,
+			   const char *alg, struct hero_error *err)
 {
 	uint8_t *bin = NULL;
 	struct hero_seckey *sk = NULL;
-	int ret = load_sec_blob(path, &bin, err);
+	int ret = load_sec_blob(path, alg, &bin, err);
 	if (ret < 0)
 		return ret;
 	int protected = ret;
@@ -441,6 +472,28 @@ out:
 	return ret;
 }
 
+int hero_seckey_load(struct hero_seckey **out, const char *path, const char *passphrase,
+		     struct hero_error *err)
+{
+	return seckey_load_alg(out, path, passphrase, "ED", err);
+}
+
+int hero_identity_load(struct hero_seckey **out, const char *path, const char *passphrase,
+		       struct hero_error *err)
+{
+	return seckey_load_alg(out, path, passphrase, "XC", err);
+}
+
+int hero_x25519_shared(const struct hero_seckey *id, const uint8_t peer[HERO_PK_BYTES],
+		       uint8_t shared[32], struct hero_error *err)
+{
+	if (memcmp(id->alg, "XC", 2) != 0)
+		return hero_error(err, HERO_EFAIL, "not an encryption identity");
+	if (crypto_scalarmult(shared, id->sk, peer) != 0 || sodium_is_zero(shared, 32))
+		return hero_error(err, HERO_EINTEGRITY, "bad ephemeral key in archive");
+	return 0;
+}
+
 void hero_seckey_free(struct hero_seckey *sk)
 {
 	if (!sk)
@@ -453,7 +506,7 @@ void hero_seckey_free(struct hero_seckey *sk)
 int hero_seckey_is_protected(const char *path, struct hero_error *err)
 {
 	uint8_t *bin = NULL;
-	int ret = load_sec_blob(path, &bin, err);
+	int ret = load_sec_blob(path, NULL, &bin, err);
 	sodium_free(bin);
 	return ret;
 }
@@ -473,7 +526,7 @@ static int sec_seal(uint8_t *bin, const struct hero_seckey *sk, const char *pass
 	uint8_t *key = NULL;
 	int ret = -HERO_EFAIL;
 	memset(bin, 0, SEC_BLOB_BYTES);
-	memcpy(bin, "ED", 2);
+	memcpy(bin, sk->alg, 2);
 	memcpy(bin + SEC_OFF_KEYID, sk->keyid, HERO_KEYID_BYTES);
 	if (!passphrase || !*passphrase) {
 		memcpy(bin + SEC_OFF_KDF, "NO", 2);
@@ -644,21 +697,22 @@ static int keygen_texts(const struct hero_seckey *sk, const char *passphrase, ch
 	if (!bin)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	int ret = sec_seal(bin, sk, passphrase, err);
+	int enc = !memcmp(sk->alg, "XC", 2);
 	if (ret == 0)
-		ret = format_key_text(sectext, KEY_FILE_MAX, "secret", sk->keyid, bin,
+		ret = format_key_text(sectext, KEY_FILE_MAX, enc ? "identity" : "secret", sk->keyid, bin,
 				      SEC_BLOB_BYTES, seclen, err);
 	sodium_free(bin);
 	if (ret < 0)
 		return ret;
-	memcpy(pub, "ED", 2);
+	memcpy(pub, sk->alg, 2);
 	memcpy(pub + 2, sk->keyid, HERO_KEYID_BYTES);
 	memcpy(pub + 2 + HERO_KEYID_BYTES, sk->sk + 32, HERO_PK_BYTES);
-	return format_key_text(pubtext, KEY_FILE_MAX, "public", sk->keyid, pub, sizeof pub,
-			       publen, err);
+	return format_key_text(pubtext, KEY_FILE_MAX, enc ? "recipient" : "public", sk->keyid, pub,
+			       sizeof pub, publen, err);
 }
 
-int hero_keygen(const char *secpath, const char *pubpath, const char *passphrase, int force,
-		struct hero_pubkey *out_pub, struct hero_error *err)
+static int keygen_alg(const char *alg, const char *secpath, const char *pubpath, const char *passphrase,
+		      int force, struct hero_pubkey *out_pub, struct hero_error *err)
 {
 	struct hero_seckey *sk = sodium_malloc(sizeof *sk);
 	char *sectext = sodium_malloc(KEY_FILE_MAX);
@@ -670,7 +724,13 @@ int hero_keygen(const char *secpath, const char *pubpath, const char *passphrase
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
-	crypto_sign_keypair(pk, sk->sk);
+	memcpy(sk->alg, alg, 2);
+	if (!strcmp(alg, "XC")) {
+		crypto_box_keypair(pk, sk->sk);
+		memcpy(sk->sk + 32, pk, HERO_PK_BYTES);
+	} else {
+		crypto_sign_keypair(pk, sk->sk);
+	}
 	randombytes_buf(sk->keyid, HERO_KEYID_BYTES);
 	ret = keygen_texts(sk, passphrase, sectext, &seclen, pubtext, &publen, err);
 	if (ret < 0)
@@ -685,6 +745,18 @@ out:
 	hero_seckey_free(sk);
 	sodium_free(sectext);
 	return ret;
+}
+
+int hero_keygen(const char *secpath, const char *pubpath, const char *passphrase, int force,
+		struct hero_pubkey *out_pub, struct hero_error *err)
+{
+	return keygen_alg("ED", secpath, pubpath, passphrase, force, out_pub, err);
+}
+
+int hero_keygen_x25519(const char *idpath, const char *rcptpath, const char *passphrase, int force,
+		       struct hero_pubkey *out_rcpt, struct hero_error *err)
+{
+	return keygen_alg("XC", idpath, rcptpath, passphrase, force, out_rcpt, err);
 }
 
 /* ---- signatures ---- */

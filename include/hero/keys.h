@@ -47,7 +47,7 @@ int hero_keygen(const char *secpath, const char *pubpath, const char *passphrase
 int hero_seckey_load(struct hero_seckey **out, const char *path, const char *passphrase,
 		     struct hero_error *err);
 void hero_seckey_free(struct hero_seckey *sk);
-/* 1 if the secret key file at PATH is passphrase-protected, 0 if not, <0 on error. */
+/* 1 if the secret key or identity file at PATH is passphrase-protected, 0 if not, <0 on error. */
 int hero_seckey_is_protected(const char *path, struct hero_error *err);
 void hero_seckey_pubkey(const struct hero_seckey *sk, struct hero_pubkey *out);
 
@@ -62,6 +62,18 @@ int hero_sign_prehash(const struct hero_seckey *sk, const uint8_t prehash[64],
 /* Verify; returns 0 if SIG is valid for PK over PREHASH, -HERO_EINTEGRITY otherwise. */
 int hero_verify_prehash(const struct hero_pubkey *pk, const uint8_t prehash[64],
 			const uint8_t sig[HERO_SIG_BYTES], struct hero_error *err);
+
+/* Encryption keys (formats/keys-v1.md, algorithm "XC"): an X25519 identity
+ * (secret, 0600, optionally passphrase-protected like a signing key) and its
+ * recipient key (public). A struct hero_pubkey holds a recipient key too. */
+int hero_keygen_x25519(const char *idpath, const char *rcptpath, const char *passphrase, int force,
+		       struct hero_pubkey *out_rcpt, struct hero_error *err);
+int hero_identity_load(struct hero_seckey **out, const char *path, const char *passphrase,
+		       struct hero_error *err);
+int hero_recipient_load(struct hero_pubkey *out, const char *path, struct hero_error *err);
+/* X25519(identity, PEER) into SHARED; an all-zero result is refused. */
+int hero_x25519_shared(const struct hero_seckey *id, const uint8_t peer[HERO_PK_BYTES],
+		       uint8_t shared[32], struct hero_error *err);
 
 /* Trusted keys: add one file, or every *.pub in a directory (missing
  * directory is not an error). */
