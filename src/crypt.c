@@ -12,8 +12,8 @@
 #define X25519_BODY (32 + WRAPPED)                  /* eph pk || wrapped: 80 */
 #define PASS_BODY (16 + 8 + 8 + WRAPPED)            /* salt || ops || mem || wrapped: 80 */
 #define COMMIT 32
-#define PASS_OPS crypto_pwhash_OPSLIMIT_MODERATE
-#define PASS_MEM crypto_pwhash_MEMLIMIT_MODERATE
+#define PASS_OPS crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define PASS_MEM crypto_pwhash_MEMLIMIT_INTERACTIVE
 #define PASS_OPS_MAX (1ull << 32)
 #define PASS_MEM_MAX (1ull << 30)
 
