@@ -37,8 +37,10 @@ int main(int argc, char **argv)
 		}
 		v = json_is_array(v) ? json_array_get(v, strtoul(key, NULL, 10)) : json_object_get(v, key);
 	}
-	if (!v)
+	if (!v) {
+		json_decref(doc);
 		return 1;
+	}
 	if (json_is_string(v))
 		puts(json_string_value(v));
 	else {

@@ -125,10 +125,12 @@ static void test_diff_all_kinds(void **state)
 	assert_string_equal(p->actions[4].detail, "env.HERO_RECONCILE_OWNER");
 	hero_rc_plan_free(p);
 	/* another owner owns none of these */
-	assert_int_equal(hero_rc_diff(json_object(), actual, "team-b", 0, &p, &err), 0);
+	json_t *none = json_object();
+	assert_int_equal(hero_rc_diff(none, actual, "team-b", 0, &p, &err), 0);
 	assert_int_equal(hero_rc_drift(p), 0);
 	assert_int_equal(json_array_size(p->unowned), 6);
 	hero_rc_plan_free(p);
+	json_decref(none);
 	json_decref(desired);
 	json_decref(actual);
 }
