@@ -23,6 +23,7 @@
 #include <zstd.h>
 
 #include "blake2b.h"
+#include "crypt.h"
 #include "internal.h"
 
 #define IN_BUF (256 * 1024)
@@ -42,7 +43,23 @@ struct zin {
 	uint64_t consumed;   /* compressed bytes consumed */
 	uint64_t produced;   /* decompressed bytes produced */
 	uint8_t sig[HERO_SIG_FRAME];
+	/* An encrypted body (section 7): crypt frames are read from FD into RAW and
+	 * hashed there; their plaintext (the zstd stream) is appended to BUF. */
+	int crypt;
+	int keyed;           /* the payload key is known: decrypt, else only hash */
+	uint8_t *raw;
+	size_t rpos, rlen;
+	int reof;
+	crypto_secretstream_xchacha20poly1305_state ss;
+	int ss_started, final_seen;
+	uint64_t chunks;
+	uint8_t key[crypto_secretstream_xchacha20poly1305_KEYBYTES];
 };
+
+#define CRYPT_FRAME_MAX (crypto_secretstream_xchacha20poly1305_HEADERBYTES + HERO_CRYPT_CHUNK + \
+			 crypto_secretstream_xchacha20poly1305_ABYTES)
+#define RAW_BUF (8 + CRYPT_FRAME_MAX + HERO_SIG_FRAME + 1)
+#define PLAIN_BUF (HERO_CRYPT_CHUNK + IN_BUF)
 
 enum tstate { T_HEADER, T_DATA, T_END };
 
@@ -75,6 +92,9 @@ struct hero_areader {
 	struct zin z;
 	struct hero_limits lim;
 	const struct hero_trust *trust;
+	const struct hero_seckey *identity; /* to decrypt, with PASSPHRASE; both may be NULL */
+	const char *passphrase;
+	struct hero_crypt_info crypt_info;
 	struct hero_header hdr;
 	struct archive *tar;
 	uint8_t *obuf;         /* handed to libarchive: never written elsewhere */
@@ -129,9 +149,137 @@ static int refuse(struct hero_error *err, const char *path, const char *why)
 
 /* ---- zin: the compressed layer ---- */
 
+/* ---- the crypt layer: frames of an encrypted body ---- */
+
+static int raw_fill(struct zin *z, size_t need, struct hero_error *err)
+{
+	if (z->rlen - z->rpos >= need || z->reof)
+		return 0;
+	memmove(z->raw, z->raw + z->rpos, z->rlen - z->rpos);
+	z->rlen -= z->rpos;
+	z->rpos = 0;
+	while (z->rlen < need && !z->reof) {
+		ssize_t r = read(z->fd, z->raw + z->rlen, RAW_BUF - z->rlen);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot read archive");
+		if (r == 0)
+			z->reof = 1;
+		z->rlen += (size_t)r;
+	}
+	return 0;
+}
+
+static void raw_take(struct zin *z, size_t n)
+{
+	hero_blake2b_update(&z->prehash, z->raw + z->rpos, n);
+	z->rpos += n;
+	z->consumed += n;
+}
+
+/* Read the signature frame from the raw layer, then require EOF. */
+static int raw_signature(struct zin *z, struct hero_error *err)
+{
+	if (raw_fill(z, HERO_SIG_FRAME + 1, err) < 0)
+		return -HERO_EFAIL;
+	size_t avail = z->rlen - z->rpos;
+	if (avail < HERO_SIG_FRAME || hero_get32(z->raw + z->rpos) != HERO_MAGIC_SIG ||
+	    hero_get32(z->raw + z->rpos + 4) != HERO_SIG_FRAME - 8)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: no signature frame after the final chunk");
+	if (avail > HERO_SIG_FRAME)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: data after the signature frame");
+	memcpy(z->sig, z->raw + z->rpos, HERO_SIG_FRAME);
+	z->rpos += HERO_SIG_FRAME;
+	z->state = Z_DONE;
+	return 0;
+}
+
+/* Decrypt the message of a crypt frame at the raw position into BUF. */
+static int crypt_open_frame(struct zin *z, const uint8_t *c, size_t clen, struct hero_error *err)
+{
+	const size_t hb = crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+	if (!z->ss_started) {
+		if (clen < hb || crypto_secretstream_xchacha20poly1305_init_pull(&z->ss, c, z->key) != 0)
+			return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad encryption stream header");
+		c += hb;
+		clen -= hb;
+		z->ss_started = 1;
+	}
+	if (clen < crypto_secretstream_xchacha20poly1305_ABYTES)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: chunk %llu too short",
+				  (unsigned long long)z->chunks);
+	unsigned long long mlen;
+	unsigned char tag;
+	if (crypto_secretstream_xchacha20poly1305_pull(&z->ss, z->buf + z->len, &mlen, &tag, c, clen, NULL, 0) != 0)
+		return hero_error(err, HERO_EINTEGRITY,
+				  "archive damaged: chunk %llu fails authentication (changed, reordered or duplicated)",
+				  (unsigned long long)z->chunks);
+	z->len += (size_t)mlen;
+	if (tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL)
+		z->final_seen = 1;
+	else if (tag != crypto_secretstream_xchacha20poly1305_TAG_MESSAGE)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: unexpected tag in chunk %llu",
+				  (unsigned long long)z->chunks);
+	return 0;
+}
+
+/* Consume one crypt frame: returns 1, or 0 when the signature frame is next. */
+static int crypt_frame(struct zin *z, struct hero_error *err)
+{
+	if (raw_fill(z, 8, err) < 0)
+		return -HERO_EFAIL;
+	if (z->rlen - z->rpos < 8)
+		return hero_error(err, HERO_EINTEGRITY, "archive truncated: no final chunk");
+	uint32_t magic = hero_get32(z->raw + z->rpos), size = hero_get32(z->raw + z->rpos + 4);
+	if (magic == HERO_MAGIC_SIG)
+		return 0;
+	if (magic != HERO_MAGIC_CRYPT)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: unexpected frame 0x%08x in body", magic);
+	if (z->final_seen)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: a chunk after the final chunk");
+	if (size > CRYPT_FRAME_MAX)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: chunk %llu too large",
+				  (unsigned long long)z->chunks);
+	if (raw_fill(z, 8 + (size_t)size, err) < 0)
+		return -HERO_EFAIL;
+	if (z->rlen - z->rpos < 8 + (size_t)size)
+		return hero_error(err, HERO_EINTEGRITY, "archive truncated inside chunk %llu",
+				  (unsigned long long)z->chunks);
+	int ret = 0;
+	if (z->keyed)
+		ret = crypt_open_frame(z, z->raw + z->rpos + 8, size, err);
+	else if (!z->ss_started && size >= crypto_secretstream_xchacha20poly1305_HEADERBYTES)
+		z->ss_started = 1;
+	raw_take(z, 8 + (size_t)size);
+	z->chunks++;
+	return ret < 0 ? ret : 1;
+}
+
+static int zin_fill_crypt(struct zin *z, size_t need, struct hero_error *err)
+{
+	if (z->len - z->pos >= need || z->eof)
+		return 0;
+	memmove(z->buf, z->buf + z->pos, z->len - z->pos);
+	z->len -= z->pos;
+	z->pos = 0;
+	while (z->len < need && !z->final_seen) {
+		int r = crypt_frame(z, err);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return hero_error(err, HERO_EINTEGRITY, "archive truncated: no final chunk");
+	}
+	if (z->len < need)
+		z->eof = 1;
+	return 0;
+}
+
 /* Make at least NEED unread bytes available unless EOF comes first. */
 static int zin_fill(struct zin *z, size_t need, struct hero_error *err)
 {
+	if (z->crypt)
+		return zin_fill_crypt(z, need, err);
 	if (z->len - z->pos >= need || z->eof)
 		return 0;
 	memmove(z->buf, z->buf + z->pos, z->len - z->pos);
@@ -152,16 +300,20 @@ static int zin_fill(struct zin *z, size_t need, struct hero_error *err)
 
 static void zin_take(struct zin *z, size_t n)
 {
-	hero_blake2b_update(&z->prehash, z->buf + z->pos, n);
+	if (!z->crypt) { /* an encrypted body is hashed as ciphertext, in raw_take */
+		hero_blake2b_update(&z->prehash, z->buf + z->pos, n);
+		z->consumed += n;
+	}
 	z->pos += n;
-	z->consumed += n;
 }
 
 /* At a frame boundary: decide what comes next. */
 static int zin_boundary(struct zin *z, struct hero_error *err)
 {
 	if (zin_fill(z, 8, err) < 0)
-		return -HERO_EFAIL;
+		return -err->code;
+	if (z->crypt && z->final_seen && z->len == z->pos)
+		return raw_signature(z, err);
 	if (z->len - z->pos < 4)
 		return hero_error(err, HERO_EINTEGRITY, "archive truncated: no signature frame");
 	uint32_t magic = hero_get32(z->buf + z->pos);
@@ -169,7 +321,7 @@ static int zin_boundary(struct zin *z, struct hero_error *err)
 		z->state = Z_FRAME;
 		return 0;
 	}
-	if (magic != HERO_MAGIC_SIG)
+	if (magic != HERO_MAGIC_SIG || z->crypt)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: unexpected frame 0x%08x in body",
 				  magic);
 	if (zin_fill(z, HERO_SIG_FRAME + 1, err) < 0)
@@ -200,6 +352,8 @@ static ssize_t zin_read(struct zin *z, uint8_t *out, size_t cap, struct hero_err
 			return -1;
 		if (z->pos == z->len)
 			return hero_error(err, HERO_EINTEGRITY, "archive truncated inside a compressed frame");
+		if (z->crypt && !z->keyed)
+			return hero_error(err, HERO_EUSAGE, "archive is encrypted: no key to read it");
 		ZSTD_inBuffer in = { z->buf + z->pos, z->len - z->pos, 0 };
 		ZSTD_outBuffer o = { out, cap, 0 };
 		size_t r = ZSTD_decompressStream(z->dctx, &o, &in);
@@ -501,6 +655,54 @@ static int tar_error(struct hero_areader *r, const char *what, struct hero_error
 
 /* ---- open and header ---- */
 
+static int check_signature(struct hero_areader *r, struct hero_error *err);
+
+/* The encryption extension of the header: recover the payload key if a key
+ * was given, and move what was read beyond the header to the raw layer. */
+static int parse_crypt_header(struct hero_areader *r, uint32_t hsize, struct hero_error *err)
+{
+	const struct hero_seckey *identity = r->identity;
+	const char *passphrase = r->passphrase;
+	struct zin *z = &r->z;
+	size_t total = 8 + (size_t)hsize;
+	if (zin_fill(z, total, err) < 0)
+		return -err->code;
+	if (z->len - z->pos < total)
+		return hero_error(err, HERO_EINTEGRITY, "archive truncated in its header");
+	const uint8_t *ext = z->buf + z->pos + HERO_HEADER_FRAME;
+	uint32_t ext_len = hero_get32(ext);
+	if (ext_len != hsize - (HERO_HEADER_FRAME - 8) - 4)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad encryption header size");
+	int ret = hero_crypt_info(ext + 4, ext_len, &r->crypt_info, err);
+	if (ret < 0)
+		return ret;
+	if (identity || passphrase) {
+		uint8_t fk[HERO_FILE_KEY_BYTES];
+		ret = hero_crypt_open(ext + 4, ext_len, r->hdr.archive_id, identity, passphrase, fk, err);
+		if (ret < 0)
+			return ret;
+		hero_crypt_payload_key(fk, r->hdr.archive_id, z->key);
+		sodium_memzero(fk, sizeof fk);
+		z->keyed = 1;
+	}
+	zin_take(z, total);
+	z->raw = malloc(RAW_BUF);
+	uint8_t *plain = malloc(PLAIN_BUF);
+	if (!z->raw || !plain) {
+		free(plain);
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	memcpy(z->raw, z->buf + z->pos, z->len - z->pos);
+	z->rlen = z->len - z->pos;
+	z->reof = z->eof;
+	free(z->buf);
+	z->buf = plain;
+	z->pos = z->len = 0;
+	z->eof = 0;
+	z->crypt = 1;
+	return 0;
+}
+
 static int parse_header(struct hero_areader *r, struct hero_error *err)
 {
 	struct zin *z = &r->z;
@@ -515,7 +717,11 @@ static int parse_header(struct hero_areader *r, struct hero_error *err)
 	if (p[16] != HERO_ARCHIVE_MAJOR)
 		return hero_error(err, HERO_EINTEGRITY, "unsupported archive version %u.%u (this reader knows 1.x)",
 				  p[16], p[17]);
-	if (z->len - z->pos < HERO_HEADER_FRAME || hero_get32(p + 4) != HERO_HEADER_FRAME - 8)
+	uint32_t hsize = z->len - z->pos >= 8 ? hero_get32(p + 4) : 0;
+	int encrypted = z->len - z->pos >= 20 && (hero_get16(p + 18) & HERO_FLAG_ENCRYPTED);
+	if (z->len - z->pos < HERO_HEADER_FRAME ||
+	    (encrypted ? hsize < HERO_HEADER_FRAME - 8 + 4 || hsize > HERO_HEADER_FRAME - 8 + 4 + HERO_CRYPT_EXT_MAX
+		       : hsize != HERO_HEADER_FRAME - 8))
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad header size");
 	r->hdr.major = p[16];
 	r->hdr.minor = p[17];
@@ -527,10 +733,10 @@ static int parse_header(struct hero_areader *r, struct hero_error *err)
 		return hero_error(err, HERO_EINTEGRITY, "archive has unknown flags 0x%04x", r->hdr.flags);
 	if (hero_get32(p + 20) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: reserved header bytes set");
-	if (r->hdr.flags & HERO_FLAG_ENCRYPTED)
-		return hero_error(err, HERO_EINTEGRITY, "encrypted archives are not supported by this version");
 	if (r->hdr.flags & HERO_FLAG_INCREMENTAL)
 		return hero_error(err, HERO_EINTEGRITY, "incremental archives are not supported by this version");
+	if (encrypted)
+		return parse_crypt_header(r, hsize, err);
 	zin_take(z, HERO_HEADER_FRAME);
 	return 0;
 }
@@ -538,12 +744,23 @@ static int parse_header(struct hero_areader *r, struct hero_error *err)
 int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust *trust,
 		      const struct hero_limits *limits, struct hero_error *err)
 {
+	struct hero_areader_opts o = { trust, limits, NULL, NULL };
+	return hero_areader_open2(out, fd, &o, err);
+}
+
+int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_areader_opts *opts,
+		       struct hero_error *err)
+{
 	struct hero_areader *r = calloc(1, sizeof *r);
+	const struct hero_trust *trust = opts->trust;
+	const struct hero_limits *limits = opts->limits;
 	int ret;
 	if (!r)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	r->z.fd = fd;
 	r->trust = trust;
+	r->identity = opts->identity;
+	r->passphrase = opts->passphrase;
 	if (limits)
 		r->lim = *limits;
 	else
@@ -567,6 +784,8 @@ int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust
 		ret = hero_error(err, HERO_EINTEGRITY, "archive signed by untrusted key %s", hex);
 		goto out;
 	}
+	if (r->z.crypt && !r->z.keyed)
+		goto sealed; /* no key: only hero_areader_verify_sealed applies */
 	r->tar = archive_read_new();
 	if (!r->tar || archive_read_support_format_tar(r->tar) != ARCHIVE_OK ||
 	    archive_read_support_filter_none(r->tar) != ARCHIVE_OK) {
@@ -577,6 +796,7 @@ int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust
 		ret = tar_error(r, "cannot open tar stream", err);
 		goto out;
 	}
+sealed:
 	*out = r;
 	r = NULL;
 	ret = 0;
@@ -588,6 +808,32 @@ out:
 const struct hero_header *hero_areader_header(const struct hero_areader *r)
 {
 	return &r->hdr;
+}
+
+int hero_areader_sealed(const struct hero_areader *r, unsigned *recipients, int *passphrase)
+{
+	if (recipients)
+		*recipients = r->crypt_info.recipients;
+	if (passphrase)
+		*passphrase = r->crypt_info.passphrase;
+	return r->z.crypt && !r->z.keyed;
+}
+
+int hero_areader_verify_sealed(struct hero_areader *r, uint64_t *chunks, struct hero_error *err)
+{
+	int ret;
+	if (!r->z.crypt)
+		return hero_error(err, HERO_EFAIL, "archive is not encrypted");
+	while ((ret = crypt_frame(&r->z, err)) == 1)
+		;
+	if (ret < 0 || (ret = raw_signature(&r->z, err)) < 0 || (ret = check_signature(r, err)) < 0) {
+		r->failed = 1;
+		return ret;
+	}
+	if (chunks)
+		*chunks = r->z.chunks;
+	r->done = 1;
+	return 0;
 }
 
 /* ---- manifest ---- */
@@ -845,6 +1091,12 @@ static int finish_stream(struct hero_areader *r, struct hero_error *err)
 	if (r->tck.entries != r->n_seen + 2)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: %llu tar headers for %llu entries",
 				  (unsigned long long)r->tck.entries, (unsigned long long)r->n_seen + 2);
+	return check_signature(r, err);
+}
+
+/* The signature frame has been read: check it against the prehash. */
+static int check_signature(struct hero_areader *r, struct hero_error *err)
+{
 	const uint8_t *s = r->z.sig;
 	if (memcmp(s + 8, "ED", 2) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive refused: unknown signature algorithm");
@@ -874,6 +1126,8 @@ int hero_areader_next(struct hero_areader *r, struct hero_aentry *out, struct he
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot read archive");
 		goto fail;
 	}
+	if (!r->tar)
+		return hero_error(err, HERO_EUSAGE, "archive is encrypted: give --identity FILE or a passphrase");
 	if (!r->manifest) {
 		const char *j;
 		size_t l;
@@ -960,6 +1214,9 @@ void hero_areader_free(struct hero_areader *r)
 		archive_read_free(r->tar);
 	ZSTD_freeDCtx(r->z.dctx);
 	free(r->z.buf);
+	free(r->z.raw);
+	sodium_memzero(r->z.key, sizeof r->z.key);
+	sodium_memzero(&r->z.ss, sizeof r->z.ss);
 	free(r->obuf);
 	free(r->scratch);
 	free(r->manifest);

@@ -105,6 +105,26 @@ struct hero_aentry {
 	int64_t mtime;
 };
 
+struct hero_areader_opts {
+	const struct hero_trust *trust;     /* NULL: do not check the signer (listing only) */
+	const struct hero_limits *limits;   /* NULL: defaults */
+	const struct hero_seckey *identity; /* X25519 identity for an encrypted archive, or NULL */
+	const char *passphrase;             /* passphrase for an encrypted archive, or NULL */
+};
+
+/* As hero_areader_open, with a key for an encrypted archive. Without one, an
+ * encrypted archive opens "sealed": only hero_areader_verify_sealed works. */
+int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_areader_opts *opts,
+		       struct hero_error *err);
+
+/* 1 if the archive is encrypted and no key was given; fills the recipient
+ * stanza count and whether it is sealed to a passphrase (both may be NULL). */
+int hero_areader_sealed(const struct hero_areader *r, unsigned *recipients, int *passphrase);
+
+/* For a sealed archive: read every chunk, check the framing, read the
+ * signature and verify it (if a trust set was given). *CHUNKS may be NULL. */
+int hero_areader_verify_sealed(struct hero_areader *r, uint64_t *chunks, struct hero_error *err);
+
 /* Open a reader on FD (not closed). If TRUST is not NULL the signer's key id
  * must be in it, checked before the body is read. LIMITS may be NULL
  * (defaults). Reads and checks the header. */
