@@ -1093,7 +1093,7 @@ static const struct item items[] = {
 	IF(legacy_sig_tag, 3, "unknown signature algorithm", F_LEGACY),
 	IF(unsigned_archive, 3, "no signature frame", F_NOSIG),
 	IF(major_2, 3, "unsupported archive version 2", F_MAJOR2),
-	IF(flag_encrypted, 3, "encrypted archives are not supported", F_ENCRYPTED),
+	IF(flag_encrypted, 3, "header", F_ENCRYPTED),
 	IF(flag_unknown, 3, "unknown flags", F_FLAGX),
 	I(db_corrupt_page, 3, "database"),
 	I(db_truncated, 3, "database"),
