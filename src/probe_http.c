@@ -382,6 +382,15 @@ static int health_of(const json_t *s, struct hero_sv *sv, const char *name, stru
 	return 1;
 }
 
+/* 1 when BODY is a JSON-RPC reply with a result and no error. */
+static int rpc_succeeded(const char *body, size_t len)
+{
+	json_t *reply = body ? json_loadb(body, len, 0, NULL) : NULL;
+	int ok = json_object_get(reply, "result") && !json_object_get(reply, "error");
+	json_decref(reply);
+	return ok;
+}
+
 /* Check NAME's health; on failure append to BAD and return -1. */
 static int check_health(const json_t *s, struct hero_sv *sv, const char *name, long long deadline, char *bad,
 			size_t cap, int *checked)
@@ -411,7 +420,7 @@ static int check_health(const json_t *s, struct hero_sv *sv, const char *name, l
 		snprintf(why, sizeof why, "health unreachable: %s", h.error);
 	else if (h.status < 200 || h.status > 299)
 		snprintf(why, sizeof why, "health status %ld", h.status);
-	else if (hl.rpc && (!h.resp || strstr(h.resp, "\"error\"")))
+	else if (hl.rpc && !rpc_succeeded(h.resp, h.len))
 		snprintf(why, sizeof why, "health %s returned an error", hl.rpc);
 	probe_http_release(&h);
 	free(url);

@@ -474,9 +474,15 @@ static int detect(struct hero_sv *sv, struct hero_error *err)
 
 int hero_sv_open(const char *addr, int timeout_ms, struct hero_sv **out, struct hero_error *err)
 {
-	const char *path = !strncmp(addr, "unix://", 7) ? addr + 7 : !strncmp(addr, "unix:", 5) ? addr + 5 : addr;
-	if (strstr(addr, "://") && strncmp(addr, "unix://", 7))
+	const char *path = addr;
+	if (!strncmp(addr, "unix://", 7))
+		path = addr + 7;
+	else if (!strncmp(addr, "unix:", 5))
+		path = addr + 5;
+	else if (strstr(addr, "://"))
 		return hero_error(err, HERO_EUSAGE, "supervisor address '%s' must be unix:PATH", addr);
+	if (!*path)
+		return hero_error(err, HERO_EUSAGE, "supervisor address '%s' has no socket path", addr);
 	struct hero_sv *sv = calloc(1, sizeof *sv);
 	if (!sv)
 		return hero_error(err, HERO_EFAIL, "out of memory");

@@ -679,7 +679,48 @@ static void begin_exit(struct sim *sim)
 		stop_svc(sim->svcs[i]);
 }
 
-/* Run one service method; *RES receives the result (JSON null when none). */
+static int ok(json_t **res, json_t *v)
+{
+	*res = v;
+	return 0;
+}
+
+/* Methods on one monitored service: status, start, stop, stats. */
+static int api_service(struct sim *sim, const char *method, const char *name, json_t **res, struct rpc_err *e)
+{
+	struct svc *s = find_svc(sim, name);
+	if (!strcmp(method, "service_status"))
+		return s ? ok(res, api_status(sim, s)) : not_found(e, "getting status", name);
+	if (!strcmp(method, "service_start")) {
+		if (sim->exiting)
+			return shutting_down(e, "starting service");
+		if (!s)
+			return not_found(e, "starting service", name);
+		s->target_up = 1;
+		if (!s->want) {
+			s->want = 1;
+			s->next_spawn = 0;
+		}
+		sim->dirty = 1;
+		return ok(res, json_null());
+	}
+	if (!strcmp(method, "service_stop")) {
+		if (!s)
+			return not_found(e, "stopping service", name);
+		stop_svc(s);
+		sim->dirty = 1;
+		return ok(res, json_null());
+	}
+	if (!s)
+		return not_found(e, "collecting stats", name);
+	if (!s->pid)
+		return fail(e, HERO_SV_E_IS_DOWN, "ServiceIsDown", "collecting stats", name,
+			    "Service is down; start it before sending signals or requesting stats",
+			    "collecting stats: service '%s' is down", name);
+	return ok(res, api_stats(s));
+}
+
+/* Run one method; *RES receives the result (JSON null when none). */
 static int api_call(struct sim *sim, const char *method, const char *name, const char *arg2, json_t *content,
 		    json_t **res, struct rpc_err *e)
 {
@@ -695,65 +736,30 @@ static int api_call(struct sim *sim, const char *method, const char *name, const
 	if (!*k)
 		return fail(e, -32601, NULL, NULL, NULL, NULL, "Method not found");
 	if (!strcmp(method, "rpc.discover"))
-		return *res = openrpc_doc(), 0;
+		return ok(res, openrpc_doc());
 	if (!strcmp(method, "service_list")) {
-		*res = json_object();
+		json_t *list = json_object();
 		for (int i = 0; i < sim->nsvc; i++)
-			json_object_set_new(*res, sim->svcs[i]->name, json_string(sim->svcs[i]->state_str));
-		return 0;
+			json_object_set_new(list, sim->svcs[i]->name, json_string(sim->svcs[i]->state_str));
+		return ok(res, list);
 	}
 	if (!strcmp(method, "system_shutdown") || !strcmp(method, "system_reboot")) {
 		begin_exit(sim);
-		return *res = json_null(), 0;
+		return ok(res, json_null());
 	}
 	if (!strcmp(method, "stream_currentLogs"))
-		return *res = api_logs(sim, name), 0;
-	if (!name)
-		return fail(e, HERO_SV_E_INVALID_PARAMS, "InvalidParams", method, NULL, "", "Invalid params");
+		return ok(res, api_logs(sim, name));
+	if (!name || (!strcmp(method, "service_kill") && !arg2))
+		return fail(e, HERO_SV_E_INVALID_PARAMS, "InvalidParams", method, name, "", "Invalid params");
 	if (!strcmp(method, "service_create") || !strcmp(method, "service_delete") || !strcmp(method, "service_get"))
 		return api_files(method, name, content, res, e);
 	if (!strcmp(method, "service_monitor"))
-		return api_monitor(sim, name, e) ? -1 : (*res = json_null(), 0);
+		return api_monitor(sim, name, e) ? -1 : ok(res, json_null());
 	if (!strcmp(method, "service_forget"))
-		return api_forget(sim, name, e) ? -1 : (*res = json_null(), 0);
-	if (!strcmp(method, "service_kill")) {
-		if (!arg2)
-			return fail(e, HERO_SV_E_INVALID_PARAMS, "InvalidParams", method, name, "", "Invalid params");
-		return api_kill(sim, name, arg2, e) ? -1 : (*res = json_null(), 0);
-	}
-	struct svc *s = find_svc(sim, name);
-	if (!strcmp(method, "service_status"))
-		return s ? (*res = api_status(sim, s), 0) : not_found(e, "getting status", name);
-	if (!strcmp(method, "service_start")) {
-		if (sim->exiting)
-			return shutting_down(e, "starting service");
-		if (!s)
-			return not_found(e, "starting service", name);
-		s->target_up = 1;
-		if (!s->want) {
-			s->want = 1;
-			s->next_spawn = 0;
-		}
-		sim->dirty = 1;
-		return *res = json_null(), 0;
-	}
-	if (!strcmp(method, "service_stop")) {
-		if (!s)
-			return not_found(e, "stopping service", name);
-		stop_svc(s);
-		sim->dirty = 1;
-		return *res = json_null(), 0;
-	}
-	if (!strcmp(method, "service_stats")) {
-		if (!s)
-			return not_found(e, "collecting stats", name);
-		if (!s->pid)
-			return fail(e, HERO_SV_E_IS_DOWN, "ServiceIsDown", "collecting stats", name,
-				    "Service is down; start it before sending signals or requesting stats",
-				    "collecting stats: service '%s' is down", name);
-		return *res = api_stats(s), 0;
-	}
-	return fail(e, -32601, NULL, NULL, NULL, NULL, "Method not found");
+		return api_forget(sim, name, e) ? -1 : ok(res, json_null());
+	if (!strcmp(method, "service_kill"))
+		return api_kill(sim, name, arg2, e) ? -1 : ok(res, json_null());
+	return api_service(sim, method, name, res, e);
 }
 
 /* ---- JSON-RPC framing --------------------------------------------------- */
