@@ -436,9 +436,15 @@ int main(int argc, char **argv)
 		printf("%s %s\n", hero_progname, HERO_VERSION);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-		if (!strcmp(cmd, subcommands[i].name))
-			return subcommands[i].run(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
+		if (strcmp(cmd, subcommands[i].name))
+			continue;
+		/* getopt names argv[0] in its messages: "hero-migrate reconcile: ..." */
+		static char name[64];
+		snprintf(name, sizeof name, "%s %s", hero_progname, cmd);
+		argv[1] = name;
+		return subcommands[i].run(argc - 1, argv + 1);
+	}
 	fe_warn("unknown command '%s'", cmd);
 	usage(HERO_EUSAGE);
 }
