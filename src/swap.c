@@ -63,6 +63,7 @@ static int recover(struct hero_swap *s, struct hero_error *err)
 		if ((ret = hero_rmtree_at(s->parentfd, s->staging, err)) < 0)
 			return ret;
 		s->recovered = 1;
+		hero_fault("recover-removed");
 	}
 	if (marked) {
 		if (unlinkat(s->parentfd, marker, 0) < 0 && errno != ENOENT)
@@ -98,6 +99,13 @@ static int setup(struct hero_swap *s, const char *root, struct hero_error *err)
 	if (fstatat(s->parentfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			return hero_error(err, HERO_EUSAGE, "instance root '%s' is not a directory", root);
+		struct stat pst;
+		if (fstat(s->parentfd, &pst) < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", s->parent);
+		if (pst.st_dev != st.st_dev)
+			return hero_error(err, HERO_EFAIL,
+					  "instance root '%s' is a mount point: the staging tree beside it would be on another file system",
+					  root);
 		s->root_exists = 1;
 	} else if (errno != ENOENT) {
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", root);
@@ -130,7 +138,10 @@ int hero_swap_begin(struct hero_swap *s, const char *root, struct hero_error *er
 	s->stagingfd = open_dir_at(s->parentfd, s->staging);
 	if (s->stagingfd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open staging directory '%s'", s->staging);
-	return hero_lock_at(s->stagingfd, s->staging, &s->lock_staging, err);
+	if ((ret = hero_lock_at(s->stagingfd, s->staging, &s->lock_staging, err)) < 0)
+		return ret;
+	hero_fault("swap-staged");
+	return 0;
 }
 
 struct carry {
@@ -155,6 +166,7 @@ static int carry_one(struct carry *c, int from, int to, const char *rel, const c
 	if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", path);
 	if (!S_ISDIR(st.st_mode)) {
+		hero_fault("carry-entry");
 		if (linkat(from, name, to, name, 0) < 0)
 			return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot keep '%s'", path);
 		c->kept++;
@@ -194,6 +206,7 @@ int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel
 		    uint64_t *kept, struct hero_error *err)
 {
 	*kept = 0;
+	hero_fault("swap-carry");
 	if (!s->root_exists)
 		return 0;
 	int rootfd = open_dir_at(s->parentfd, s->name);
@@ -252,11 +265,23 @@ static int write_marker(struct hero_swap *s, struct hero_error *err)
 	return ret;
 }
 
+/* A failure once ROOT holds the new tree: say so, keep what is left. */
+static int after_exchange(struct hero_swap *s, struct hero_error *err)
+{
+	s->keep_staging = 1;
+	return hero_error_prefix(err, "the restored tree is in place at '%s/%s' but the swap did not finish (the next run completes it)",
+				 s->parent, s->name);
+}
+
 int hero_swap_commit(struct hero_swap *s, struct hero_error *err)
 {
 	int ret;
-	if ((ret = fsync_tree(s->stagingfd, s->staging, err)) < 0 || (ret = write_marker(s, err)) < 0)
+	if ((ret = fsync_tree(s->stagingfd, s->staging, err)) < 0)
 		return ret;
+	hero_fault("swap-synced");
+	if ((ret = write_marker(s, err)) < 0)
+		return ret;
+	hero_fault("swap-marked");
 	if (s->root_exists) {
 		if (renameat2(s->parentfd, s->staging, s->parentfd, s->name, RENAME_EXCHANGE) < 0)
 			return hero_error_errno(err, HERO_EFAIL, errno, "cannot swap the restored tree into '%s/%s'",
@@ -268,16 +293,28 @@ int hero_swap_commit(struct hero_swap *s, struct hero_error *err)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot move the restored tree to '%s/%s'", s->parent,
 					s->name);
 	}
-	/* From here on ROOT is the new tree; a crash is finished by the next begin. */
+	/* From here on ROOT is the new tree; a crash is finished by the next begin.
+	 * A failure stops everything: the old tree stays at the staging name and
+	 * the marker in ROOT, for the next begin to finish (an fsync error is
+	 * never retried into success). */
+	s->exchanged = 1;
+	hero_fault("swap-exchanged");
 	if ((ret = fsync_parent(s, err)) < 0)
-		return ret;
+		return after_exchange(s, err);
+	hero_fault("swap-parent-synced");
 	if ((ret = hero_rmtree_at(s->parentfd, s->staging, err)) < 0)
-		return ret;
+		return after_exchange(s, err);
+	hero_fault("swap-old-removed");
 	char marker[4096];
 	snprintf(marker, sizeof marker, "%s/" MARKER, s->name);
-	if (unlinkat(s->parentfd, marker, 0) < 0)
-		return hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", marker);
-	return fsync_parent(s, err);
+	if (unlinkat(s->parentfd, marker, 0) < 0) {
+		hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", marker);
+		return after_exchange(s, err);
+	}
+	hero_fault("swap-unmarked");
+	if ((ret = fsync_parent(s, err)) < 0)
+		return after_exchange(s, err);
+	return 0;
 }
 
 void hero_swap_end(struct hero_swap *s)
@@ -285,7 +322,8 @@ void hero_swap_end(struct hero_swap *s)
 	if (s->stagingfd >= 0) {
 		close(s->stagingfd);
 		struct hero_error ignored = HERO_ERROR_INIT;
-		hero_rmtree_at(s->parentfd, s->staging, &ignored);
+		if (!s->keep_staging)
+			hero_rmtree_at(s->parentfd, s->staging, &ignored);
 		s->stagingfd = -1;
 	}
 	if (s->lock_staging >= 0)

@@ -22,6 +22,8 @@ struct hero_swap {
 	int root_exists;
 	int lock_root, lock_staging;
 	int recovered;
+	int exchanged;     /* ROOT holds the new tree */
+	int keep_staging;  /* a failure after the exchange: leave the old tree for the next begin */
 };
 
 int hero_swap_begin(struct hero_swap *s, const char *root, struct hero_error *err);
