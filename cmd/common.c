@@ -227,3 +227,41 @@ int fe_die_soft(int code, const char *fmt, ...)
 	fputc('\n', stderr);
 	return code;
 }
+
+static char *env_secret(const char *name)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return NULL;
+	size_t n = strlen(v) + 1;
+	char *p = sodium_malloc(n);
+	if (p)
+		memcpy(p, v, n);
+	return p;
+}
+
+void fe_decrypt_keys(const char *idpath, const char *idpassfile, const char *passfile,
+		     struct hero_seckey **id, char **pass)
+{
+	struct hero_error err = HERO_ERROR_INIT;
+	*id = NULL;
+	*pass = NULL;
+	if (idpath) {
+		int prot = hero_seckey_is_protected(idpath, &err);
+		if (prot < 0)
+			exit(fe_report(&err));
+		char *ip = prot ? fe_passphrase(idpassfile, "Passphrase for the identity: ", 0) : NULL;
+		if (prot && !ip)
+			exit(HERO_EUSAGE);
+		int ret = hero_identity_load(id, idpath, ip, &err);
+		fe_passphrase_free(ip);
+		if (ret < 0)
+			exit(fe_report(&err));
+	}
+	if (passfile) {
+		if (!(*pass = fe_passphrase(passfile, "", 0)))
+			exit(HERO_EUSAGE);
+	} else {
+		*pass = env_secret("HERO_ARCHIVE_PASSPHRASE");
+	}
+}

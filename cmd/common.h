@@ -57,3 +57,10 @@ void fe_progress_line(const char *label, unsigned long long done, unsigned long 
 
 /* Print "PROG: MSG" and return CODE (for paths that must still clean up). */
 int fe_die_soft(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keys to decrypt an archive: the identity at IDPATH (its own passphrase, if
+ * protected, from IDPASSFILE or a prompt) and/or the archive passphrase from
+ * PASSFILE (or $HERO_ARCHIVE_PASSPHRASE). Exits with a message on error.
+ * Free with hero_seckey_free and fe_passphrase_free. */
+void fe_decrypt_keys(const char *idpath, const char *idpassfile, const char *passfile,
+		     struct hero_seckey **id, char **pass);

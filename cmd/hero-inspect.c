@@ -14,7 +14,7 @@
 #include "hero/archive.h"
 
 struct inspect_cli {
-	const char *trustdir, *input;
+	const char *trustdir, *input, *identity, *idpass, *passfile;
 	struct hero_strlist pubs;
 	int verify, list, json;
 };
@@ -22,18 +22,22 @@ struct inspect_cli {
 static _Noreturn void usage(int code)
 {
 	FILE *f = code ? stderr : stdout;
-	fprintf(f, "usage: hero-inspect [--verify] [--list] [--json] [-p PUBKEY]... [--trusted-keys DIR] FILE|-\n"
+	fprintf(f, "usage: hero-inspect [--verify] [--list] [--json] [-p PUBKEY]... [--trusted-keys DIR]\n"
+		   "                    [--identity FILE [--identity-passphrase-file F]] [--passphrase-file FILE] FILE|-\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged, forged or signed by an untrusted key.\n");
 	exit(code);
 }
 
 static void parse(struct inspect_cli *c, int argc, char **argv)
 {
-	enum { O_JSON = 256, O_TRUSTDIR, O_VERSION };
+	enum { O_JSON = 256, O_TRUSTDIR, O_VERSION, O_IDENTITY, O_IDPASS, O_PASSFILE };
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "identity", required_argument, NULL, O_IDENTITY },
+		{ "identity-passphrase-file", required_argument, NULL, O_IDPASS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "list", no_argument, NULL, 'l' },
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ "public-key", required_argument, NULL, 'p' },
 		{ "trusted-keys", required_argument, NULL, O_TRUSTDIR },
 		{ "verify", no_argument, NULL, 'V' },
@@ -48,6 +52,9 @@ static void parse(struct inspect_cli *c, int argc, char **argv)
 		case 'p': hero_strlist_push(&c->pubs, optarg); break;
 		case 'V': c->verify = 1; break;
 		case O_JSON: c->json = 1; break;
+		case O_IDENTITY: c->identity = optarg; break;
+		case O_IDPASS: c->idpass = optarg; break;
+		case O_PASSFILE: c->passfile = optarg; break;
 		case O_TRUSTDIR: c->trustdir = optarg; break;
 		case O_VERSION: printf("hero-inspect %s\n", HERO_VERSION); exit(0);
 		default: usage(HERO_EUSAGE);
@@ -123,6 +130,41 @@ static void print_entries(json_t *index)
 	}
 }
 
+/* An encrypted archive and no key: what can be said without the plaintext. */
+static int show_sealed(struct hero_areader *r, const struct inspect_cli *c, const char *keyid)
+{
+	struct hero_error err = HERO_ERROR_INIT;
+	unsigned recipients;
+	int pass;
+	uint64_t chunks = 0;
+	hero_areader_sealed(r, &recipients, &pass);
+	const struct hero_header *h = hero_areader_header(r);
+	char id[2 * HERO_ID_BYTES + 1];
+	hero_hex(h->archive_id, HERO_ID_BYTES, id);
+	int ret = hero_areader_verify_sealed(r, &chunks, &err);
+	if (ret < 0)
+		return fe_report(&err);
+	struct hero_archive_stats st;
+	hero_areader_stats(r, &st);
+	const char *status = c->verify ? "signature verified" : "not verified (use --verify)";
+	if (c->json) {
+		printf("{\"archive_id\":\"%s\",\"encrypted\":true,\"recipients\":%u,\"passphrase\":%s,"
+		       "\"signer\":\"%s\",\"verified\":%s,\"chunks\":%llu,\"archive_bytes\":%llu,\"created\":%llu}\n",
+		       id, recipients, pass ? "true" : "false", keyid, c->verify ? "true" : "false",
+		       (unsigned long long)chunks, (unsigned long long)st.archive_bytes, (unsigned long long)h->created);
+		return 0;
+	}
+	char sz[32];
+	printf("archive    %s\n", id);
+	printf("encrypted  yes, %s (give --identity or --passphrase-file to see the manifest)\n",
+	       pass ? "to a passphrase" : recipients == 1 ? "to 1 recipient" : "to several recipients");
+	if (!pass)
+		printf("recipients %u\n", recipients);
+	printf("signed by  %s (%s)\n", keyid, status);
+	printf("size       %s in %llu chunks\n", fe_size(st.archive_bytes, sz, sizeof sz), (unsigned long long)chunks);
+	return 0;
+}
+
 /* Read every entry; returns 0 when the whole stream verified. */
 static int read_all(struct hero_areader *r, struct hero_error *err)
 {
@@ -146,6 +188,9 @@ int main(int argc, char **argv)
 		fe_load_trust(&trust, &c.pubs, c.trustdir);
 	if (c.verify && !trust.n)
 		fe_die(HERO_EUSAGE, "--verify needs a trusted public key: give -p PUBKEY or --trusted-keys DIR");
+	struct hero_seckey *identity;
+	char *pass;
+	fe_decrypt_keys(c.identity, c.idpass, c.passfile, &identity, &pass);
 	int fd = strcmp(c.input, "-") ? open(c.input, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	if (fd < 0)
 		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
@@ -154,8 +199,18 @@ int main(int argc, char **argv)
 	const char *text;
 	size_t len;
 	int code = 0;
-	if (hero_areader_open(&r, fd, c.verify ? &trust : NULL, NULL, &err) < 0 ||
-	    hero_areader_manifest(r, &text, &len, &err) < 0) {
+	struct hero_areader_opts ro = { c.verify ? &trust : NULL, NULL, identity, pass };
+	char keyid[17];
+	if (hero_areader_open2(&r, fd, &ro, &err) < 0) {
+		code = fe_report(&err);
+		goto out;
+	}
+	hero_keyid_hex(hero_areader_header(r)->keyid, keyid);
+	if (hero_areader_sealed(r, NULL, NULL)) {
+		code = show_sealed(r, &c, keyid);
+		goto out;
+	}
+	if (hero_areader_manifest(r, &text, &len, &err) < 0) {
 		code = fe_report(&err);
 		goto out;
 	}
@@ -170,8 +225,6 @@ int main(int argc, char **argv)
 	}
 	if (c.list)
 		index = json_loads(hero_areader_index(r), 0, &je);
-	char keyid[17];
-	hero_keyid_hex(hero_areader_header(r)->keyid, keyid);
 	const char *status = c.verify ? "signature and every entry verified" : "not verified (use --verify)";
 	if (c.json) {
 		json_t *out = json_object();
@@ -195,6 +248,8 @@ out:
 	if (fd != STDIN_FILENO)
 		close(fd);
 	hero_trust_release(&trust);
+	hero_seckey_free(identity);
+	fe_passphrase_free(pass);
 	hero_strlist_release(&c.pubs);
 	return code;
 }

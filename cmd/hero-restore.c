@@ -12,7 +12,7 @@
 #include "hero/restore.h"
 
 struct restore_cli {
-	const char *root, *manifests, *trustdir, *input, *context, *as, *secrets_cmd;
+	const char *root, *manifests, *trustdir, *input, *context, *as, *secrets_cmd, *identity, *idpass, *passfile;
 	struct hero_strlist pubs, services;
 	int dry_run, progress, json, allow_missing, hooks;
 	struct hero_limits lim;
@@ -24,6 +24,7 @@ static _Noreturn void usage(int code)
 	fprintf(f, "usage: hero-restore -p PUBKEY [-p PUBKEY]... [--trusted-keys DIR] --root DIR\n"
 		   "                    [--service NAME]... [--context NAME [--as NEWNAME]]\n"
 		   "                    [--allow-missing-secrets] [--secrets-command CMD] [--hooks]\n"
+		   "                    [--identity FILE [--identity-passphrase-file F]] [--passphrase-file FILE]\n"
 		   "                    [--manifests DIR] [--dry-run] [--json] [--quiet|--progress]\n"
 		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N] FILE|-\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 4 schema newer than\n"
@@ -60,7 +61,7 @@ static unsigned long long parse_num(const char *s, const char *opt)
 
 static void parse(struct restore_cli *c, int argc, char **argv)
 {
-	enum { O_ALLOW = 256, O_AS, O_CONTEXT, O_HOOKS, O_SECCMD, O_SERVICE, O_DRY, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_PROGRESS, O_ROOT, O_TRUSTDIR,
+	enum { O_ALLOW = 256, O_AS, O_CONTEXT, O_HOOKS, O_IDENTITY, O_IDPASS, O_PASSFILE, O_SECCMD, O_SERVICE, O_DRY, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_PROGRESS, O_ROOT, O_TRUSTDIR,
 	       O_VERSION };
 	static const struct option opts[] = {
 		{ "allow-missing-secrets", no_argument, NULL, O_ALLOW },
@@ -69,11 +70,14 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		{ "dry-run", no_argument, NULL, O_DRY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "hooks", no_argument, NULL, O_HOOKS },
+		{ "identity", required_argument, NULL, O_IDENTITY },
+		{ "identity-passphrase-file", required_argument, NULL, O_IDPASS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
 		{ "max-entries", required_argument, NULL, O_MAXENT },
 		{ "max-file-size", required_argument, NULL, O_MAXFILE },
 		{ "max-total-size", required_argument, NULL, O_MAXTOTAL },
+		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "public-key", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -95,6 +99,9 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		case O_AS: c->as = optarg; break;
 		case O_CONTEXT: c->context = optarg; break;
 		case O_HOOKS: c->hooks = 1; break;
+		case O_IDENTITY: c->identity = optarg; break;
+		case O_IDPASS: c->idpass = optarg; break;
+		case O_PASSFILE: c->passfile = optarg; break;
 		case O_SECCMD: c->secrets_cmd = optarg; break;
 		case O_SERVICE: hero_strlist_push(&c->services, optarg); break;
 		case O_DRY: c->dry_run = 1; break;
@@ -153,6 +160,9 @@ int main(int argc, char **argv)
 	struct hero_inventory inv = HERO_INVENTORY_INIT;
 	struct hero_error ierr = HERO_ERROR_INIT;
 	int have_inv = hero_inventory_load(&inv, mdir, &ierr) == 0;
+	struct hero_seckey *identity;
+	char *pass;
+	fe_decrypt_keys(c.identity, c.idpass, c.passfile, &identity, &pass);
 	int fd = strcmp(c.input, "-") ? open(c.input, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
 	if (fd < 0)
 		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
@@ -160,7 +170,8 @@ int main(int argc, char **argv)
 	struct hero_restore_opts o = { .root = root, .inv = have_inv ? &inv : NULL, .trust = &trust, .in_fd = fd,
 				       .limits = &c.lim, .dry_run = c.dry_run, .services = &c.services,
 				       .context = c.context, .as = c.as, .allow_missing_secrets = c.allow_missing,
-				       .secrets_command = c.secrets_cmd, .hooks = c.hooks, .say = say_cb,
+				       .secrets_command = c.secrets_cmd, .hooks = c.hooks, .identity = identity,
+				       .passphrase = pass, .say = say_cb,
 				       .say_ctx = c.dry_run ? stdout : stderr,
 				       .progress = show ? progress_cb : NULL };
 	struct hero_restore_result res;
@@ -187,6 +198,8 @@ int main(int argc, char **argv)
 	if (fd != STDIN_FILENO)
 		close(fd);
 	hero_trust_release(&trust);
+	hero_seckey_free(identity);
+	fe_passphrase_free(pass);
 	hero_inventory_release(&inv);
 	hero_strlist_release(&c.pubs);
 	hero_strlist_release(&c.services);

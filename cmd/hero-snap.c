@@ -14,8 +14,8 @@
 #include "hero/snapshot.h"
 
 struct snap_cli {
-	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir;
-	struct hero_strlist services, contexts;
+	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir, *enc_passfile;
+	struct hero_strlist services, contexts, recipients;
 	int level, threads, progress, json, hooks;
 };
 
@@ -25,7 +25,8 @@ static _Noreturn void usage(int code)
 	fprintf(f, "usage: hero-snap -s SECKEY -o FILE|- [--service NAME]... [--context NAME]...\n"
 		   "                 [--root DIR] [--manifests DIR] [--passphrase-file FILE]\n"
 		   "                 [--level N] [--threads N] [--tmpdir DIR] [--hooks] [--json] [--quiet|--progress]\n"
-		   "       hero-snap keygen -s SECKEY -p PUBKEY [--passphrase-file FILE | --no-passphrase] [--force]\n"
+		   "                 [--encrypt-to RECIPIENT.pub]... [--encrypt-passphrase-file FILE]\n"
+		   "       hero-snap keygen [--encryption] -s SECKEY -p PUBKEY [--passphrase-file FILE | --no-passphrase] [--force]\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 5 instance busy. See hero-snap(1).\n");
 	exit(code);
 }
@@ -82,10 +83,12 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 
 static void parse(struct snap_cli *c, int argc, char **argv)
 {
-	enum { O_CONTEXT = 256, O_HOOKS, O_JSON, O_LEVEL, O_MANIFESTS, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE,
+	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_JSON, O_LEVEL, O_MANIFESTS, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE,
 	       O_THREADS, O_TMPDIR, O_VERSION };
 	static const struct option opts[] = {
 		{ "context", required_argument, NULL, O_CONTEXT },
+		{ "encrypt-passphrase-file", required_argument, NULL, O_ENCPASS },
+		{ "encrypt-to", required_argument, NULL, O_ENCTO },
 		{ "help", no_argument, NULL, 'h' },
 		{ "hooks", no_argument, NULL, O_HOOKS },
 		{ "json", no_argument, NULL, O_JSON },
@@ -111,6 +114,8 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		case 'q': c->progress = -1; break;
 		case 's': c->seckey = optarg; break;
 		case O_CONTEXT: hero_strlist_push(&c->contexts, optarg); break;
+		case O_ENCPASS: c->enc_passfile = optarg; break;
+		case O_ENCTO: hero_strlist_push(&c->recipients, optarg); break;
 		case O_HOOKS: c->hooks = 1; break;
 		case O_JSON: c->json = 1; break;
 		case O_LEVEL: c->level = atoi(optarg); break;
@@ -133,6 +138,8 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		fe_die(HERO_EUSAGE, "no output: give -o FILE or -o - for stdout");
 	if (c->json && !strcmp(c->output, "-"))
 		fe_die(HERO_EUSAGE, "can't combine --json with -o - (stdout carries the archive)");
+	if (c->recipients.n && c->enc_passfile)
+		fe_die(HERO_EUSAGE, "can't combine --encrypt-to and --encrypt-passphrase-file");
 	if (c->level < 0 || c->level > 19)
 		fe_die(HERO_EUSAGE, "--level must be between 1 and 19");
 }
@@ -181,12 +188,20 @@ static int cmd_snapshot(int argc, char **argv)
 	char *root = fe_root(c.root), *mdir = fe_manifests(c.manifests);
 	fe_load_inventory(&inv, mdir);
 	struct hero_seckey *sk = load_key(c.seckey, c.passfile);
+	struct hero_pubkey *rcpt = calloc(c.recipients.n + 1, sizeof *rcpt);
+	for (size_t i = 0; rcpt && i < c.recipients.n; i++)
+		if (hero_recipient_load(&rcpt[i], c.recipients.v[i], &err) < 0)
+			exit(fe_report(&err));
+	char *encpass = NULL;
+	if (c.enc_passfile && !(encpass = fe_passphrase(c.enc_passfile, "", 0)))
+		exit(HERO_EUSAGE);
 	char *tmp;
 	int fd = open_output(c.output, &tmp);
 	int show = fe_progress_enabled(c.progress);
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
-				    .tmpdir = c.tmpdir, .hooks = c.hooks, .progress = show ? progress_cb : NULL };
+				    .tmpdir = c.tmpdir, .hooks = c.hooks, .recipients = rcpt,
+				    .n_recipients = c.recipients.n, .passphrase = encpass, .progress = show ? progress_cb : NULL };
 	struct hero_snap_result res;
 	int ret = hero_snapshot(&o, &res, &err);
 	if (show)
@@ -199,6 +214,9 @@ static int cmd_snapshot(int argc, char **argv)
 	else if (!code)
 		report(&c, &res);
 	hero_seckey_free(sk);
+	free(rcpt);
+	fe_passphrase_free(encpass);
+	hero_strlist_release(&c.recipients);
 	hero_inventory_release(&inv);
 	hero_strlist_release(&c.services);
 	hero_strlist_release(&c.contexts);
@@ -211,8 +229,9 @@ static int cmd_snapshot(int argc, char **argv)
 static int cmd_keygen(int argc, char **argv)
 {
 	const char *sec = NULL, *pub = NULL, *passfile = NULL;
-	int nopass = 0, force = 0, ch;
+	int nopass = 0, force = 0, enc = 0, ch;
 	static const struct option opts[] = {
+		{ "encryption", no_argument, NULL, 'e' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "no-passphrase", no_argument, NULL, 'W' },
@@ -221,8 +240,9 @@ static int cmd_keygen(int argc, char **argv)
 		{ "secret-key", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
-	while ((ch = getopt_long(argc, argv, "fhp:s:W", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "efhp:s:W", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'e': enc = 1; break;
 		case 'f': force = 1; break;
 		case 'h': usage(0);
 		case 'W': nopass = 1; break;
@@ -241,14 +261,15 @@ static int cmd_keygen(int argc, char **argv)
 		fe_die(HERO_EUSAGE, "give --passphrase-file FILE, or --no-passphrase for an unprotected key");
 	struct hero_error err = HERO_ERROR_INIT;
 	struct hero_pubkey pk;
-	int ret = hero_keygen(sec, pub, pass, force, &pk, &err);
+	int ret = enc ? hero_keygen_x25519(sec, pub, pass, force, &pk, &err)
+		      : hero_keygen(sec, pub, pass, force, &pk, &err);
 	fe_passphrase_free(pass);
 	if (ret < 0)
 		return fe_report(&err);
 	char hex[17];
 	hero_keyid_hex(pk.keyid, hex);
-	fprintf(stderr, "hero-snap: key %s: secret key '%s'%s, public key '%s'\n", hex, sec,
-		nopass ? " (unprotected)" : "", pub);
+	fprintf(stderr, "hero-snap: key %s: %s '%s'%s, %s '%s'\n", hex, enc ? "identity" : "secret key", sec,
+		nopass ? " (unprotected)" : "", enc ? "recipient key" : "public key", pub);
 	return 0;
 }
 

@@ -732,7 +732,8 @@ static int prepare(struct restore *x)
 	size_t len;
 	json_error_t je;
 	int ret;
-	if ((ret = hero_areader_open(&x->r, x->o->in_fd, x->o->trust, x->o->limits, x->err)) < 0 ||
+	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
+	if ((ret = hero_areader_open2(&x->r, x->o->in_fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
 		return ret;
 	x->manifest = json_loadb(json, len, 0, &je);

@@ -142,7 +142,7 @@ static char *build_manifest(const struct hero_snap_opts *o, const struct hero_pl
 	json_object_set_new(m, "instance_id", json_string(instance_id));
 	scope_json(m, o);
 	json_object_set_new(m, "parent", json_null());
-	json_object_set_new(m, "encrypted", json_false());
+	json_object_set_new(m, "encrypted", json_boolean(o->n_recipients || o->passphrase));
 	json_t *svcs = json_array(), *skipped = json_array();
 	char *text = NULL;
 	for (size_t i = 0; i < o->inv->n; i++) {
@@ -334,7 +334,7 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open instance root '%s'", o->root);
 		goto out;
 	}
-	struct hero_awriter_opts wo = { o->level, o->threads, 0 };
+	struct hero_awriter_opts wo = { o->level, o->threads, 0, o->recipients, o->n_recipients, o->passphrase };
 	if ((ret = hero_awriter_open(&w, o->out_fd, o->sk, &wo, err)) < 0)
 		goto out;
 	if (!(manifest = build_manifest(o, &plan, hero_awriter_header(w), instance_id, err))) {

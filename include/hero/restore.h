@@ -21,6 +21,8 @@ struct hero_restore_opts {
 	int allow_missing_secrets;          /* report missing secret names instead of refusing */
 	const char *secrets_command;        /* prints the target's secret names; NULL: read its secrets files */
 	int hooks;                          /* run quiesce / resume hooks and wait for health */
+	const struct hero_seckey *identity; /* to decrypt an encrypted archive, or... */
+	const char *passphrase;             /* ...its passphrase (both NULL: not encrypted) */
 	/* Receives the lines of the plan (dry run) and of the summary; may be NULL. */
 	void (*say)(void *ctx, const char *line);
 	void *say_ctx;

@@ -18,6 +18,9 @@ struct hero_snap_opts {
 	int level, threads;                   /* zstd; 0 = defaults */
 	const char *tmpdir;                   /* for database copies; NULL = $TMPDIR or /tmp */
 	int hooks;                            /* quiesce the services first, resume them after */
+	const struct hero_pubkey *recipients; /* encrypt to these X25519 recipients... */
+	size_t n_recipients;
+	const char *passphrase;               /* ...or to this passphrase (NULL: not encrypted) */
 	/* Called after each entry with bytes done and bytes planned; may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
