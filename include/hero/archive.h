@@ -63,6 +63,10 @@ struct hero_awriter_opts {
 	int level;    /* zstd level, default 3 */
 	int threads;  /* zstd workers; 0 = one per online CPU */
 	uint16_t flags;
+	/* Encrypt the body (section 7) to these recipients, or to PASSPHRASE. */
+	const struct hero_pubkey *recipients;
+	size_t n_recipients;
+	const char *passphrase;
 };
 
 /* Start an archive on FD (not closed by the writer), signed with SK
@@ -81,10 +85,33 @@ int hero_awriter_dir(struct hero_awriter *w, const char *path, mode_t mode, int6
 		     const char *service, const char *context, struct hero_error *err);
 
 /* Add a file entry of exactly SIZE bytes read from DATA_FD; fails if DATA_FD
- * ends early (the file changed while being read). */
+ * ends early (the file changed while being read). MTIME_NS is the source's
+ * modification time in nanoseconds: whole seconds go to the tar header, the
+ * exact value to the index (`mtime_ns`), for the change test of increments. */
 int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype type, int data_fd,
-		      uint64_t size, mode_t mode, int64_t mtime, const char *service,
+		      uint64_t size, mode_t mode, int64_t mtime_ns, const char *service,
 		      const char *context, struct hero_error *err);
+
+/* An index element of an incremental archive (formats/hero-archive-v1.md
+ * section 8) for an entry the parent already holds, unchanged. */
+struct hero_unchanged {
+	const char *path;
+	enum hero_etype type;
+	const char *service, *context; /* may be NULL */
+	uint64_t size;                 /* files and databases */
+	uint8_t hash[32];              /* BLAKE2b-256 of the data, from the parent's index */
+	int64_t mtime_ns;
+	mode_t mode;
+};
+
+/* Record an unchanged entry: an index element with "unchanged": true and no
+ * tar entry. Only in an archive opened with HERO_FLAG_INCREMENTAL. */
+int hero_awriter_unchanged(struct hero_awriter *w, const struct hero_unchanged *u,
+			   struct hero_error *err);
+
+/* Record a path of the parent that is gone: {"path": PATH, "type": "deleted"},
+ * no tar entry. Only in an archive opened with HERO_FLAG_INCREMENTAL. */
+int hero_awriter_deleted(struct hero_awriter *w, const char *path, struct hero_error *err);
 
 /* Write the index, end the tar and the zstd stream, and sign. STATS may be NULL. */
 int hero_awriter_finish(struct hero_awriter *w, struct hero_archive_stats *stats,
