@@ -391,12 +391,36 @@ static int rpc_succeeded(const char *body, size_t len)
 	return ok;
 }
 
+/* Call the health check HL; on failure describe it in WHY. */
+static void health_call(const struct health *hl, long timeout_ms, char *why, size_t cap)
+{
+	struct probe_http h = { 0 };
+	json_t *req = hl->rpc ? json_pack("{sssiss}", "jsonrpc", "2.0", "id", 1, "method", hl->rpc) : NULL;
+	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	char *url = probe_url(hl->url ? hl->url : "http://localhost", hl->rpc ? "/rpc" : hl->path);
+	h.url = url;
+	h.socket = hl->socket;
+	h.body = body;
+	h.timeout_ms = timeout_ms;
+	if (!url || (hl->rpc && !body))
+		snprintf(why, cap, "out of memory");
+	else if (probe_http_do(&h) < 0)
+		snprintf(why, cap, "health unreachable: %s", h.error);
+	else if (h.status < 200 || h.status > 299)
+		snprintf(why, cap, "health status %ld", h.status);
+	else if (hl->rpc && !rpc_succeeded(h.resp, h.len))
+		snprintf(why, cap, "health %s returned an error", hl->rpc);
+	probe_http_release(&h);
+	json_decref(req);
+	free(body);
+	free(url);
+}
+
 /* Check NAME's health; on failure append to BAD and return -1. */
 static int check_health(const json_t *s, struct hero_sv *sv, const char *name, long long deadline, char *bad,
 			size_t cap, int *checked)
 {
 	struct health hl = { 0 };
-	struct probe_http h = { 0 };
 	json_t *cfg = NULL;
 	struct stat st;
 	char why[300] = "";
@@ -408,22 +432,8 @@ static int check_health(const json_t *s, struct hero_sv *sv, const char *name, l
 			snprintf(why, sizeof why, "no health socket '%s'", hl.socket);
 		goto out;
 	}
-	char *url = probe_url(hl.url ? hl.url : "http://localhost", hl.rpc ? "/rpc" : hl.path);
-	char body[300];
-	snprintf(body, sizeof body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":[]}", hl.rpc ? hl.rpc : "");
-	h.url = url;
-	h.socket = hl.socket;
-	h.body = hl.rpc ? body : NULL;
-	h.timeout_ms = probe_left_ms(deadline);
 	(*checked)++;
-	if (!url || probe_http_do(&h) < 0)
-		snprintf(why, sizeof why, "health unreachable: %s", h.error);
-	else if (h.status < 200 || h.status > 299)
-		snprintf(why, sizeof why, "health status %ld", h.status);
-	else if (hl.rpc && !rpc_succeeded(h.resp, h.len))
-		snprintf(why, sizeof why, "health %s returned an error", hl.rpc);
-	probe_http_release(&h);
-	free(url);
+	health_call(&hl, probe_left_ms(deadline), why, sizeof why);
 out:
 	if (why[0]) {
 		size_t len = strlen(bad);
@@ -493,7 +503,8 @@ void probe_run_services(const struct probe *pr, long long deadline, struct hero_
 	else if (failing)
 		probe_fail(res, "%d of %zu services failing: %s", failing, n, bad);
 	else
-		probe_pass(res, "%zu services up, %d health checks passed", n, checked);
+		probe_pass(res, "%zu service%s up, %d health check%s passed", n, n == 1 ? "" : "s", checked,
+			   checked == 1 ? "" : "s");
 out:
 	free(names);
 	json_decref(list);

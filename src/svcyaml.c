@@ -422,8 +422,9 @@ static int emit_value(yaml_emitter_t *em, const json_t *v)
 		return emit_scalar(em, num, 0);
 	case JSON_REAL: {
 		snprintf(num, sizeof num, "%.17g", json_real_value(v));
-		if (!strpbrk(num, ".eEn"))
-			strncat(num, ".0", sizeof num - strlen(num) - 1);
+		size_t len = strlen(num);
+		if (!strpbrk(num, ".eEn") && len + 3 <= sizeof num)
+			memcpy(num + len, ".0", 3); /* keep it a real when read back */
 		return emit_scalar(em, num, 0);
 	}
 	case JSON_TRUE:

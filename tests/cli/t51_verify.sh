@@ -43,7 +43,7 @@ expect_grep '^ok  *photo-downloads-as-image  *[0-9]* ms  200 image/jpeg [0-9]* b
 expect_grep '^ok  *contexts-route-apart .*root: 5 items; geomind: 5 items; results differ$' "$T/out"
 expect_grep '^ok  *business-records .*root: [1-9][0-9]* items$' "$T/out"
 expect_grep '^ok  *ui-navigation .*200 text/html' "$T/out"
-expect_grep '^ok  *services-healthy .*2 services up, 1 health checks passed$' "$T/out"
+expect_grep '^ok  *services-healthy .*2 services up, 1 health check passed$' "$T/out"
 expect_grep '^ok  *objects-database .* [1-9][0-9]* rows$' "$T/out"
 expect_grep '^ok  *photos-are-jpeg .*files match, all jpeg$' "$T/out"
 [ ! -s "$T/err" ] || fail "a passing panel wrote to stderr: $(cat "$T/err")"
@@ -131,6 +131,25 @@ expect_grep '^FAIL hangs  *[0-9]* ms  timed out after 300 ms$' "$T/out"
 expect_grep "^FAIL stalled-service .*cannot reach $SOCK: .*timed out" "$T/out"
 expect_grep '^FAIL hung-health .*1 of 2 services failing: hero_sample health unreachable: .*timed out' "$T/out"
 [ "$elapsed" -lt 5000 ] || fail "timeouts were not enforced: the panel took $elapsed ms"
+
+echo "== services: a declared JSON-RPC health check (hero_proc's health: {rpc: ...}) is called"
+mkdir "$T/cfg3"
+printf 'exec: %s --root %s --socket %s\nhealth: {rpc: server.health, socket: %s}\n' \
+	"$SVC" "$R" "$T/h.sock" "$T/h.sock" >"$T/cfg3/good.yaml"
+printf 'exec: sleep 600\nhealth: {rpc: no.such.method, socket: %s}\n' "$T/h.sock" >"$T/cfg3/bad.yaml"
+"$SIM" --socket "$T/z3.sock" --config "$T/cfg3" --state "$T/state3.json" &
+sim3=$!
+at_exit "kill $sim3 2>/dev/null; wait $sim3 2>/dev/null"
+wait_for '[ -S "$T/h.sock" ] && [ "$("$JGET" "$T/state3.json" services.bad.state)" = Running ]'
+printf 'probes:\n  - {name: rpc-health, kind: services, supervisor: "unix:%s"}\n' "$T/z3.sock" >"$T/p3.yaml"
+expect_code 1 hero-migrate verify --probes "$T/p3.yaml"
+expect_grep '^FAIL rpc-health .*1 of 2 services failing: bad health no.such.method returned an error$' "$T/out"
+rm "$T/cfg3/bad.yaml"
+"$US" --lines 1 "$T/z3.sock" '{"jsonrpc":"2.0","id":1,"method":"service_stop","params":["bad"]}\n' >/dev/null
+wait_for '[ "$("$JGET" "$T/state3.json" services.bad.pid)" = 0 ]'
+"$US" --lines 1 "$T/z3.sock" '{"jsonrpc":"2.0","id":1,"method":"service_forget","params":["bad"]}\n' >/dev/null
+expect_code 0 hero-migrate verify --probes "$T/p3.yaml"
+expect_grep '^ok  *rpc-health .*1 service up, 1 health check passed$' "$T/out"
 
 echo "== a malformed panel is refused (exit 2) naming the probe"
 printf 'probes:\n  - name: p1\n    kind: telnet\n' >"$T/bad1.yaml"
