@@ -102,7 +102,10 @@ static int setup(struct hero_swap *s, const char *root, struct hero_error *err)
 		struct stat pst;
 		if (fstat(s->parentfd, &pst) < 0)
 			return hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", s->parent);
-		if (pst.st_dev != st.st_dev)
+		struct statx sx;
+		int mroot = statx(s->parentfd, s->name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) == 0 &&
+			    (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+		if (pst.st_dev != st.st_dev || mroot)
 			return hero_error(err, HERO_EFAIL,
 					  "instance root '%s' is a mount point: the staging tree beside it would be on another file system",
 					  root);
