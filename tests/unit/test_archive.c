@@ -1,0 +1,390 @@
+/* test_archive.c - the archive reader against damage and hostile paths, in process.
+ *
+ * Every single-bit flip and every truncation of a small signed archive is
+ * refused with the integrity code (never accepted, never another code); the
+ * path rules and the collision keys refuse what docs/security.md says; the
+ * fault knob behaves as documented. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "hero/archive.h"
+#include "hero/keys.h"
+#include "internal.h"
+
+struct fixture {
+	struct hero_seckey *sk;
+	struct hero_trust trust;
+	uint8_t *arc;
+	size_t len;
+};
+
+static char *src_path(const char *rel)
+{
+	const char *top = getenv("HERO_SRCDIR");
+	char *p = malloc(4096);
+	snprintf(p, 4096, "%s/%s", top ? top : ".", rel);
+	return p;
+}
+
+static int mem_fd(const void *p, size_t n)
+{
+	int fd = memfd_create("hero-test", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	struct hero_error err = HERO_ERROR_INIT;
+	assert_int_equal(hero_write_all(fd, p, n, "memfd", &err), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+/* Build a small archive: manifest, a directory, two files. */
+static void build(struct fixture *f)
+{
+	struct hero_error err = HERO_ERROR_INIT;
+	struct hero_awriter *w = NULL;
+	struct hero_awriter_opts o = { .level = 3, .threads = 1 };
+	int out = memfd_create("hero-arc", MFD_CLOEXEC);
+	assert_true(out >= 0);
+	assert_int_equal(hero_awriter_open(&w, out, f->sk, &o, &err), 0);
+	char id[2 * HERO_ID_BYTES + 1], m[512];
+	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, id);
+	int n = snprintf(m, sizeof m,
+			 "{\"format\":\"hero-archive\",\"format_version\":\"1.0\",\"archive_id\":\"%s\","
+			 "\"encrypted\":false,\"services\":[]}",
+			 id);
+	assert_int_equal(hero_awriter_manifest(w, m, (size_t)n, &err), 0);
+	assert_int_equal(hero_awriter_dir(w, "var/a", 0755, 1700000000, "svc", NULL, &err), 0);
+	const char *data[2] = { "hello, world\n", "second file, a little longer than the first\n" };
+	const char *names[2] = { "var/a/one.txt", "var/a/two.txt" };
+	for (int i = 0; i < 2; i++) {
+		int fd = mem_fd(data[i], strlen(data[i]));
+		assert_int_equal(hero_awriter_file(w, names[i], HERO_E_FILE, fd, strlen(data[i]), 0644, 1700000000,
+						   "svc", NULL, &err),
+				 0);
+		close(fd);
+	}
+	assert_int_equal(hero_awriter_finish(w, NULL, &err), 0);
+	hero_awriter_free(w);
+	off_t len = lseek(out, 0, SEEK_END);
+	assert_true(len > 0);
+	f->len = (size_t)len;
+	f->arc = malloc(f->len);
+	assert_int_equal(pread(out, f->arc, f->len, 0), (ssize_t)f->len);
+	close(out);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	struct hero_error err = HERO_ERROR_INIT;
+	char *key = src_path("tests/golden/keys/test.key"), *pub = src_path("tests/golden/keys/test.pub");
+	if (hero_crypto_init(&err) < 0 || hero_seckey_load(&f->sk, key, NULL, &err) < 0 ||
+	    hero_trust_add_file(&f->trust, pub, &err) < 0) {
+		fprintf(stderr, "setup: %s\n", err.msg);
+		return -1;
+	}
+	free(key);
+	free(pub);
+	build(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	hero_seckey_free(f->sk);
+	hero_trust_release(&f->trust);
+	free(f->arc);
+	free(f);
+	return 0;
+}
+
+/* Read the whole archive at P (N bytes); returns 0 when verified, else the
+ * negative code, and the entries handed out. */
+static int read_all(struct fixture *f, const uint8_t *p, size_t n, struct hero_error *err, int *entries)
+{
+	int fd = mem_fd(p, n), ret;
+	struct hero_areader *r = NULL;
+	const char *json;
+	size_t len;
+	struct hero_aentry e;
+	uint8_t buf[4096];
+	*entries = 0;
+	if ((ret = hero_areader_open(&r, fd, &f->trust, NULL, err)) < 0 || (ret = hero_areader_manifest(r, &json, &len, err)) < 0)
+		goto out;
+	while ((ret = hero_areader_next(r, &e, err)) == 1) {
+		(*entries)++;
+		ssize_t k;
+		while ((k = hero_areader_data(r, buf, sizeof buf, err)) > 0)
+			;
+		if (k < 0) {
+			ret = (int)k;
+			break;
+		}
+	}
+	if (ret == 0 && !hero_areader_signature_checked(r))
+		ret = -99;
+out:
+	hero_areader_free(r);
+	close(fd);
+	return ret;
+}
+
+static void test_intact_archive_verifies(void **state)
+{
+	struct fixture *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	int entries;
+	assert_int_equal(read_all(f, f->arc, f->len, &err, &entries), 0);
+	assert_int_equal(entries, 3);
+}
+
+static void test_every_bit_flip_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *copy = malloc(f->len);
+	size_t flips = 0;
+	for (size_t bit = 0; bit < f->len * 8; bit++) {
+		memcpy(copy, f->arc, f->len);
+		copy[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		struct hero_error err = HERO_ERROR_INIT;
+		int entries;
+		int ret = read_all(f, copy, f->len, &err, &entries);
+		if (ret != -HERO_EINTEGRITY) {
+			fprintf(stderr, "bit %zu (byte %zu of %zu): returned %d: %s\n", bit, bit / 8, f->len, ret, err.msg);
+			fail();
+		}
+		assert_null(strchr(err.msg, '\n'));
+		flips++;
+	}
+	free(copy);
+	printf("refused all %zu single-bit flips of a %zu-byte archive\n", flips, f->len);
+}
+
+static void test_every_truncation_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	for (size_t n = 0; n < f->len; n++) {
+		struct hero_error err = HERO_ERROR_INIT;
+		int entries;
+		int ret = read_all(f, f->arc, n, &err, &entries);
+		if (ret != -HERO_EINTEGRITY) {
+			fprintf(stderr, "truncated to %zu of %zu: returned %d: %s\n", n, f->len, ret, err.msg);
+			fail();
+		}
+	}
+}
+
+static void test_trailing_bytes_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *copy = malloc(f->len + 1);
+	memcpy(copy, f->arc, f->len);
+	copy[f->len] = 0;
+	struct hero_error err = HERO_ERROR_INIT;
+	int entries;
+	assert_int_equal(read_all(f, copy, f->len + 1, &err, &entries), -HERO_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "after the signature frame"));
+	free(copy);
+}
+
+static void test_untrusted_signer_is_refused_before_the_body(void **state)
+{
+	struct fixture *f = *state;
+	struct hero_trust none = HERO_TRUST_INIT;
+	struct hero_error err = HERO_ERROR_INIT;
+	char *other = src_path("tests/golden/keys/other.pub");
+	assert_int_equal(hero_trust_add_file(&none, other, &err), 0);
+	int fd = mem_fd(f->arc, f->len);
+	struct hero_areader *r = NULL;
+	assert_int_equal(hero_areader_open(&r, fd, &none, NULL, &err), -HERO_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "untrusted key"));
+	hero_areader_free(r);
+	hero_trust_release(&none);
+	free(other);
+	close(fd);
+}
+
+/* ---- paths ---- */
+
+static void expect_path(const char *path, const char *why)
+{
+	struct hero_limits lim;
+	struct hero_error err = HERO_ERROR_INIT;
+	hero_limits_default(&lim);
+	int ret = hero_path_check(path, &lim, &err);
+	if (!why) {
+		if (ret != 0)
+			fprintf(stderr, "'%s' refused: %s\n", path, err.msg);
+		assert_int_equal(ret, 0);
+		return;
+	}
+	assert_int_equal(ret, -HERO_EINTEGRITY);
+	if (!strstr(err.msg, why))
+		fprintf(stderr, "'%s': got '%s', want '%s'\n", path, err.msg, why);
+	assert_non_null(strstr(err.msg, why));
+	assert_null(strchr(err.msg, '\n'));
+}
+
+static void test_path_rules(void **state)
+{
+	(void)state;
+	char long_comp[300], long_path[4200];
+	memset(long_comp, 'a', 256);
+	long_comp[256] = '\0';
+	memset(long_path, 'a', 4097);
+	for (int i = 100; i < 4097; i += 101)
+		long_path[i] = '/';
+	long_path[4097] = '\0';
+	expect_path("var/ok/caf\xc3\xa9.txt", NULL);
+	expect_path("var/ok/\xe6\x97\xa5\xe6\x9c\xac.txt", NULL);
+	expect_path("", "empty");
+	expect_path("/etc/passwd", "absolute");
+	expect_path("a/../b", "'..'");
+	expect_path("./a", "'.'");
+	expect_path("a//b", "empty component");
+	expect_path("a/", "empty component");
+	expect_path(".hero/x", "reserved");
+	expect_path(long_comp, "component too long");
+	expect_path(long_path, "too long");
+	expect_path("a\nb", "control");
+	expect_path("a\x7f", "control");
+	expect_path("a\xc2\x85", "control");
+	expect_path("a\xe2\x80\xae", "control");
+	expect_path("a\xef\xbb\xbf", "control");
+	expect_path("a\\b", "backslash");
+	expect_path("a\xff", "invalid utf-8");
+	expect_path("a\xc0\xaf", "invalid utf-8");
+	expect_path("a\xed\xa0\x80", "invalid utf-8");
+	expect_path("a\xf4\x90\x80\x80", "invalid utf-8");
+	expect_path("a\xe2\x82", "invalid utf-8");
+}
+
+static void test_path_quote_is_one_safe_line(void **state)
+{
+	(void)state;
+	char out[64];
+	hero_path_quote("a\nb'c\\d\xff", out, sizeof out);
+	assert_string_equal(out, "a\\x0ab\\x27c\\x5cd\\xff");
+	hero_path_quote("caf\xc3\xa9", out, sizeof out);
+	assert_string_equal(out, "caf\xc3\xa9");
+	char big[300];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	hero_path_quote(big, out, sizeof out);
+	assert_int_equal(strlen(out), sizeof out - 1);
+	assert_string_equal(out + strlen(out) - 3, "...");
+}
+
+/* Add PATHS in order; the last must be refused with WHY (NULL: all accepted). */
+static void claims(const char *why, ...)
+{
+	struct hero_claims c;
+	struct hero_error err = HERO_ERROR_INIT;
+	assert_int_equal(hero_claims_init(&c), 0);
+	va_list ap;
+	va_start(ap, why);
+	const char *p, *next = va_arg(ap, const char *);
+	int ret = 0;
+	while ((p = next)) {
+		next = va_arg(ap, const char *);
+		size_t n = strlen(p);
+		int isdir = n && p[n - 1] == '/';
+		char *path = strndup(p, isdir ? n - 1 : n);
+		ret = hero_claims_add(&c, path, isdir, &err);
+		free(path);
+		if (next && ret != 0) {
+			fprintf(stderr, "'%s' refused early: %s\n", p, err.msg);
+			fail();
+		}
+	}
+	va_end(ap);
+	hero_claims_release(&c);
+	if (!why) {
+		assert_int_equal(ret, 0);
+		return;
+	}
+	assert_int_equal(ret, -HERO_EINTEGRITY);
+	if (!strstr(err.msg, why))
+		fprintf(stderr, "got '%s', want '%s'\n", err.msg, why);
+	assert_non_null(strstr(err.msg, why));
+}
+
+static void test_claims(void **state)
+{
+	(void)state;
+	claims(NULL, "a/", "a/b", "a/c/", "a/c/d", "A.txt", "b.txt", "x.db", "x.db.bak", NULL);
+	claims("duplicate", "a/b", "a/b", NULL);
+	claims("collides", "a/Config.db", "a/config.db", NULL);
+	claims("collides", "a/caf\xc3\xa9", "a/cafe\xcc\x81", NULL);
+	claims("collides", "a/\xe2\x84\xaa", "a/k", NULL);                 /* KELVIN SIGN */
+	claims("collides", "a/stra\xc3\x9f" "e", "a/STRASSE", NULL);      /* sharp s folds to ss */
+	claims("collides", "a/\xef\xbc\xa1" "b", "a/ab", NULL);           /* FULLWIDTH A */
+	claims("collides", "Photos/a", "photos/b", NULL);
+	claims("collides", "photos/", "Photos/b", NULL);
+	claims("collides", "d/x", "D/", NULL);
+	claims("reserved", ".HERO/x", NULL);
+	claims("beneath an entry that is a file", "f", "f/g", NULL);
+	claims("earlier entries lie beneath it", "f/g", "f", NULL);
+	claims("SQLite sidecar", "d/app.db", "d/app.db-wal", NULL);
+	claims("SQLite sidecar", "d/app.bin", "d/app.bin-journal", NULL);
+	claims("SQLite sidecar", "d/app.sqlite-shm", NULL);
+	claims("SQLite sidecar", "d/App.bin-wal", "d/app.bin", NULL);
+	claims(NULL, "d/notes-wal", "d/notes-shm.txt", NULL);
+}
+
+static void test_fault_knob(void **state)
+{
+	(void)state;
+	unsetenv("HERO_FAULT");
+	assert_int_equal(hero_fault("unit-point"), 0);
+	setenv("HERO_FAULT", "unit-point:2:eio", 1);
+	assert_int_equal(hero_fault("other-point"), 0);
+	assert_int_equal(hero_fault("unit-poin"), 0);
+	assert_int_equal(hero_fault("unit-point"), 0);
+	errno = 0;
+	assert_int_equal(hero_fault("unit-point"), -1);
+	assert_int_equal(errno, EIO);
+	assert_int_equal(hero_fault("unit-point"), 0);
+	unsetenv("HERO_FAULT");
+}
+
+static void test_limit_defaults(void **state)
+{
+	(void)state;
+	struct hero_limits l;
+	hero_limits_default(&l);
+	assert_true(l.max_entries == 1000000);
+	assert_true(l.max_file_bytes == 64ull << 30);
+	assert_true(l.max_total_bytes == 1ull << 40);
+	assert_int_equal(l.max_path, 4096);
+	assert_int_equal(l.max_component, 255);
+	assert_int_equal(l.max_ratio, 1000);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_intact_archive_verifies),
+		cmocka_unit_test(test_every_bit_flip_is_refused),
+		cmocka_unit_test(test_every_truncation_is_refused),
+		cmocka_unit_test(test_trailing_bytes_are_refused),
+		cmocka_unit_test(test_untrusted_signer_is_refused_before_the_body),
+		cmocka_unit_test(test_path_rules),
+		cmocka_unit_test(test_path_quote_is_one_safe_line),
+		cmocka_unit_test(test_claims),
+		cmocka_unit_test(test_fault_knob),
+		cmocka_unit_test(test_limit_defaults),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
