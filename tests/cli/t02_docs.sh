@@ -1,0 +1,66 @@
+#!/bin/bash
+# The man pages of hero-snap, hero-inspect and hero-restore document every long
+# option the tools accept and exactly the exit codes their --help names; they
+# render without groff warnings; --help exits 0.
+. "$(dirname "$0")/lib.sh"
+MAN=$HERO_TOP/docs/man
+
+# long_options FILE: every name in the `static const struct option` tables of FILE
+long_options() {
+	awk '/static const struct option/ { on = 1; next }
+	     on && /^[[:space:]]*};/ { on = 0 }
+	     on && match($0, /\{ *"[a-z0-9-]+"/) { s = substr($0, RSTART, RLENGTH); sub(/^\{ *"/, "", s); sub(/"$/, "", s); print s }' "$1" |
+		LC_ALL=C sort -u
+}
+# documented PAGE OPT: OPT written as \-\-OPT (or --OPT) in PAGE, not as a prefix of a longer name
+documented() { sed 's/\\-/-/g' "$1" | grep -qE -- "--$2([^a-z0-9-]|\$)"; }
+# exit_codes PAGE: the codes listed as `.TP` / `.B N` items of the EXIT STATUS section
+exit_codes() {
+	awk '/^\.SH/ { on = ($0 ~ /EXIT STATUS/); next }
+	     on && prev == ".TP" && $1 == ".B" && $2 ~ /^[0-9]+$/ { print $2 }
+	     { prev = $1 }' "$1" | LC_ALL=C sort -u | tr '\n' ' '
+}
+
+for tool in hero-snap hero-inspect hero-restore; do
+	echo "== $tool"
+	page=$MAN/$tool.1 src=$HERO_TOP/cmd/$tool.c
+	[ -f "$page" ] || fail "no man page $page"
+
+	opts=$(long_options "$src")
+	[ "$(echo "$opts" | wc -w)" -ge 5 ] || fail "$tool: could not parse the option table of $src ($opts)"
+	for o in $opts; do
+		documented "$page" "$o" || fail "$tool: option --$o is not in $page"
+	done
+
+	for s in NAME SYNOPSIS DESCRIPTION OPTIONS '"EXIT STATUS"' ENVIRONMENT FILES EXAMPLES '"SEE ALSO"'; do
+		grep -qx "\.SH $s" "$page" || fail "$tool: section $s missing from $page"
+	done
+	grep -q "^\.TH ${tool^^} 1 " "$page" || fail "$tool: .TH line missing or wrong in $page"
+
+	expect_code 0 "$tool" --help
+	expect_grep "^usage: $tool" "$T/out"
+	# the codes --help names ("Exit: 0 ok, 1 failure, ...") are exactly those of EXIT STATUS
+	want=$(tr '\n' ' ' <"$T/out" | sed -n 's/.*Exit: \(.*\)/\1/p' | grep -oE '(^|[ ,])[0-9]+ [a-z]' | grep -oE '[0-9]+' |
+		LC_ALL=C sort -u | tr '\n' ' ')
+	[ -n "$want" ] || fail "$tool: --help names no exit codes"
+	got=$(exit_codes "$page")
+	[ "$got" = "$want" ] || fail "$tool: EXIT STATUS lists '$got', --help names '$want'"
+
+	if command -v groff >/dev/null; then
+		groff -man -Tutf8 -ww -z "$page" 2>"$T/groff" || fail "$tool: groff failed on $page"
+		[ -s "$T/groff" ] && { cat "$T/groff" >&2; fail "$tool: groff warnings in $page"; }
+	else
+		echo "groff not installed: rendering check skipped"
+	fi
+	if [ -n "${HERO_PREFIX:-}" ]; then
+		cmp -s "$page" "$HERO_PREFIX/share/man/man1/$tool.1" || fail "$tool: man page not installed by make install"
+	fi
+done
+
+echo "== the checks can fail"
+sed 's/\\-\\-hooks/\\-\\-hookz/g' "$MAN/hero-snap.1" >"$T/bad.1"
+documented "$T/bad.1" hooks && fail "an undocumented option was not noticed"
+documented "$MAN/hero-restore.1" allow-missing-secrets || fail "a documented option was not found"
+documented "$MAN/hero-restore.1" allow-missing && fail "a prefix of a longer option counted as documented"
+[ "$(exit_codes "$MAN/hero-restore.1")" = "0 1 2 3 4 5 6 7 " ] || fail "exit codes of hero-restore(1) not parsed"
+echo ok
