@@ -32,8 +32,8 @@ for tool in hero-snap hero-inspect hero-restore; do
 		documented "$page" "$o" || fail "$tool: option --$o is not in $page"
 	done
 
-	for s in NAME SYNOPSIS DESCRIPTION OPTIONS '"EXIT STATUS"' ENVIRONMENT FILES EXAMPLES '"SEE ALSO"'; do
-		grep -qx "\.SH $s" "$page" || fail "$tool: section $s missing from $page"
+	for s in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' ENVIRONMENT FILES EXAMPLES 'SEE ALSO'; do
+		grep -qxE "\.SH (\"$s\"|$s)" "$page" || fail "$tool: section $s missing from $page"
 	done
 	grep -q "^\.TH ${tool^^} 1 " "$page" || fail "$tool: .TH line missing or wrong in $page"
 
