@@ -38,8 +38,15 @@ UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 MANPAGES  := $(sort $(wildcard docs/man/*.1))
 
-.PHONY: all test unit cli install demo clean bench fuzz
-all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS)
+# LD_PRELOAD fault shim for the crash tests (never sanitized: it runs inside other programs)
+SHIM      := $(BUILD)/tests/hero-faultfs.so
+
+.PHONY: all test unit cli install demo clean bench fuzz fuzz-smoke
+all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS) $(SHIM)
+
+$(SHIM): tests/shim/hero-faultfs.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra $(if $(WERROR),-Werror) -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
