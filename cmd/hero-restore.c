@@ -26,7 +26,8 @@ static _Noreturn void usage(int code)
 		   "                    [--allow-missing-secrets] [--secrets-command CMD] [--hooks]\n"
 		   "                    [--identity FILE [--identity-passphrase-file F]] [--passphrase-file FILE]\n"
 		   "                    [--manifests DIR] [--dry-run] [--json] [--quiet|--progress]\n"
-		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N] FILE|-\n"
+		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N]\n"
+		   "                    [--max-path-length N] [--max-ratio N] FILE|-\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 4 schema newer than\n"
 		   "the target, 5 busy, 6 missing secrets, 7 key conflict. See hero-restore(1).\n");
 	exit(code);
@@ -59,9 +60,17 @@ static unsigned long long parse_num(const char *s, const char *opt)
 	return v;
 }
 
+static uint32_t parse_u32(const char *s, const char *opt)
+{
+	unsigned long long v = parse_num(s, opt);
+	if (v == 0 || v > UINT32_MAX)
+		fe_die(HERO_EUSAGE, "%s needs a number from 1 to %u, not '%s'", opt, UINT32_MAX, s);
+	return (uint32_t)v;
+}
+
 static void parse(struct restore_cli *c, int argc, char **argv)
 {
-	enum { O_ALLOW = 256, O_AS, O_CONTEXT, O_HOOKS, O_IDENTITY, O_IDPASS, O_PASSFILE, O_SECCMD, O_SERVICE, O_DRY, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_PROGRESS, O_ROOT, O_TRUSTDIR,
+	enum { O_ALLOW = 256, O_AS, O_CONTEXT, O_HOOKS, O_IDENTITY, O_IDPASS, O_PASSFILE, O_SECCMD, O_SERVICE, O_DRY, O_JSON, O_MANIFESTS, O_MAXENT, O_MAXFILE, O_MAXTOTAL, O_MAXPATH, O_MAXRATIO, O_PROGRESS, O_ROOT, O_TRUSTDIR,
 	       O_VERSION };
 	static const struct option opts[] = {
 		{ "allow-missing-secrets", no_argument, NULL, O_ALLOW },
@@ -76,6 +85,8 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
 		{ "max-entries", required_argument, NULL, O_MAXENT },
 		{ "max-file-size", required_argument, NULL, O_MAXFILE },
+		{ "max-path-length", required_argument, NULL, O_MAXPATH },
+		{ "max-ratio", required_argument, NULL, O_MAXRATIO },
 		{ "max-total-size", required_argument, NULL, O_MAXTOTAL },
 		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ "progress", no_argument, NULL, O_PROGRESS },
@@ -110,6 +121,8 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		case O_MAXENT: c->lim.max_entries = parse_num(optarg, "--max-entries"); break;
 		case O_MAXFILE: c->lim.max_file_bytes = parse_num(optarg, "--max-file-size"); break;
 		case O_MAXTOTAL: c->lim.max_total_bytes = parse_num(optarg, "--max-total-size"); break;
+		case O_MAXPATH: c->lim.max_path = parse_u32(optarg, "--max-path-length"); break;
+		case O_MAXRATIO: c->lim.max_ratio = parse_u32(optarg, "--max-ratio"); break;
 		case O_PROGRESS: c->progress = 1; break;
 		case O_ROOT: c->root = optarg; break;
 		case O_TRUSTDIR: c->trustdir = optarg; break;
