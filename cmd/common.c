@@ -48,7 +48,9 @@ int fe_report(const struct hero_error *err)
 
 char *fe_root(const char *opt)
 {
-	if (opt && *opt)
+	if (opt && !*opt)
+		fe_die(HERO_EUSAGE, "empty instance root (--root '')"); /* never fall back to ~/hero */
+	if (opt)
 		return strdup(opt);
 	const char *env = getenv("HERO_ROOT");
 	if (env && *env)

@@ -20,7 +20,8 @@ _Noreturn void fe_die(int code, const char *fmt, ...) __attribute__((format(prin
 /* Report ERR on stderr ("PROG: msg") and return its code as an exit status. */
 int fe_report(const struct hero_error *err);
 
-/* The instance root: OPT if set, else $HERO_ROOT, else $HOME/hero. Malloc'd. */
+/* The instance root: OPT if set, else $HERO_ROOT, else $HOME/hero. Malloc'd.
+ * An empty OPT (--root '') is a usage error, never the default. */
 char *fe_root(const char *opt);
 
 /* The manifests directory: OPT if set, else $HERO_MANIFESTS, else the installed
