@@ -41,7 +41,7 @@ MANPAGES  := $(sort $(wildcard docs/man/*.1))
 # LD_PRELOAD fault shim for the crash tests (never sanitized: it runs inside other programs)
 SHIM      := $(BUILD)/tests/hero-faultfs.so
 
-.PHONY: all test unit cli install demo clean bench fuzz fuzz-smoke
+.PHONY: all test unit cli install demo clean bench fuzz fuzz-smoke fuzz-build
 all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS) $(SHIM)
 
 $(SHIM): tests/shim/hero-faultfs.c
@@ -88,6 +88,29 @@ demo: all
 
 bench: all
 	@HERO_BUILD=$(CURDIR)/$(BUILD) bash bench/run.sh
+
+# ---- fuzzing: libFuzzer targets in tests/fuzz/, built with clang, ASan and UBSan into
+# $(FUZZ_BUILD) by a second make of the library; `make fuzz` runs each FUZZ_SECONDS ----
+FUZZ_CC      ?= clang
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/common.c tests/fuzz/common.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -Itests/fuzz -o $@ tests/fuzz/$*.c tests/fuzz/common.c \
+		$(LIB) $(LDFLAGS) $(LDLIBS)
+
+fuzz-build:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) WERROR= SANITIZE=address,undefined \
+		OPT='-O1 -g -fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -Wno-unknown-warning-option' \
+		$(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz/%) $(FUZZ_BUILD)/tests/hero-hostile
+
+fuzz: fuzz-build
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 clean:
 	rm -rf $(BUILD)
