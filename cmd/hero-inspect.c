@@ -12,11 +12,12 @@
 
 #include "common.h"
 #include "hero/archive.h"
+#include "hero/incremental.h"
 
 struct inspect_cli {
 	const char *trustdir, *input, *identity, *idpass, *passfile;
-	struct hero_strlist pubs;
-	int verify, list, json;
+	struct hero_strlist pubs, inputs;
+	int verify, list, json, chain;
 };
 
 static _Noreturn void usage(int code)
@@ -24,14 +25,16 @@ static _Noreturn void usage(int code)
 	FILE *f = code ? stderr : stdout;
 	fprintf(f, "usage: hero-inspect [--verify] [--list] [--json] [-p PUBKEY]... [--trusted-keys DIR]\n"
 		   "                    [--identity FILE [--identity-passphrase-file F]] [--passphrase-file FILE] FILE|-\n"
+		   "       hero-inspect --chain [--verify] [--json] [-p PUBKEY]... [--trusted-keys DIR] DIR|FILE...\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged, forged or signed by an untrusted key.\n");
 	exit(code);
 }
 
 static void parse(struct inspect_cli *c, int argc, char **argv)
 {
-	enum { O_JSON = 256, O_TRUSTDIR, O_VERSION, O_IDENTITY, O_IDPASS, O_PASSFILE };
+	enum { O_JSON = 256, O_TRUSTDIR, O_VERSION, O_IDENTITY, O_IDPASS, O_PASSFILE, O_CHAIN };
 	static const struct option opts[] = {
+		{ "chain", no_argument, NULL, O_CHAIN },
 		{ "help", no_argument, NULL, 'h' },
 		{ "identity", required_argument, NULL, O_IDENTITY },
 		{ "identity-passphrase-file", required_argument, NULL, O_IDPASS },
@@ -51,6 +54,7 @@ static void parse(struct inspect_cli *c, int argc, char **argv)
 		case 'l': c->list = 1; break;
 		case 'p': hero_strlist_push(&c->pubs, optarg); break;
 		case 'V': c->verify = 1; break;
+		case O_CHAIN: c->chain = 1; break;
 		case O_JSON: c->json = 1; break;
 		case O_IDENTITY: c->identity = optarg; break;
 		case O_IDPASS: c->idpass = optarg; break;
@@ -59,6 +63,15 @@ static void parse(struct inspect_cli *c, int argc, char **argv)
 		case O_VERSION: printf("hero-inspect %s\n", HERO_VERSION); exit(0);
 		default: usage(HERO_EUSAGE);
 		}
+	}
+	if (c->chain) {
+		if (argc - optind < 1)
+			fe_die(HERO_EUSAGE, "--chain needs a directory or the archives of a chain, base first");
+		if (c->list)
+			fe_die(HERO_EUSAGE, "can't combine --chain and --list (inspect one link with --list)");
+		for (int i = optind; i < argc; i++)
+			hero_strlist_push(&c->inputs, argv[i]);
+		return;
 	}
 	if (argc - optind != 1)
 		fe_die(HERO_EUSAGE, "give exactly one archive (FILE, or - for stdin)");
@@ -125,9 +138,91 @@ static void print_entries(json_t *index)
 	json_array_foreach(json_object_get(index, "entries"), i, e)
 	{
 		json_t *sz = json_object_get(e, "size");
-		printf("%-6s %12lld  %-13s %s\n", jstr(e, "type"), sz ? json_integer_value(sz) : 0LL, jstr(e, "service"),
-		       jstr(e, "path"));
+		int same = json_is_true(json_object_get(e, "unchanged"));
+		printf("%-7s %12lld  %-13s %s%s\n", jstr(e, "type"), sz ? json_integer_value(sz) : 0LL, jstr(e, "service"),
+		       jstr(e, "path"), same ? "  (unchanged)" : "");
 	}
+}
+
+/* Read the archive file PATH through with TRUST; 0 when every byte verified. */
+static int verify_file(const char *path, const struct hero_trust *trust, struct hero_error *err)
+{
+	struct hero_areader *r = NULL;
+	struct hero_aentry e;
+	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
+	struct hero_areader_opts ro = { trust, NULL, NULL, NULL };
+	if ((ret = hero_areader_open2(&r, fd, &ro, err)) == 0)
+		while ((ret = hero_areader_next(r, &e, err)) == 1)
+			;
+	hero_areader_free(r);
+	close(fd);
+	return ret;
+}
+
+static void chain_json(const struct hero_chain *ch, const char *const *status, int ok)
+{
+	json_t *links = json_array();
+	for (size_t i = 0; i < ch->n; i++) {
+		const struct hero_link *l = &ch->v[i];
+		json_array_append_new(links, json_pack("{s:s, s:s, s:o, s:s, s:s, s:I, s:s, s:s}", "path", l->path,
+						       "archive_id", l->id, "parent",
+						       l->parent[0] ? json_string(l->parent) : json_null(), "created",
+						       l->created_text, "kind", l->parent[0] ? "incremental" : "full", "bytes",
+						       (json_int_t)l->bytes, "scope", l->scope, "link", status[i]));
+	}
+	json_t *out = json_pack("{s:b, s:o}", "ok", ok, "links", links);
+	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("\n");
+	json_decref(out);
+}
+
+/* --chain: the links of a chain (a directory resolves to the chain ending at
+ * its newest archive), whether each is the child of the one before, and
+ * with --verify whether each verifies. Exit 3 when a link is broken. */
+static int show_chain(const struct inspect_cli *c, const struct hero_trust *trust)
+{
+	struct hero_chain ch = HERO_CHAIN_INIT;
+	struct hero_error err = HERO_ERROR_INIT, cerr = HERO_ERROR_INIT;
+	if (hero_chain_from_args(&c->inputs, &ch, &err) < 0)
+		return fe_report(&err);
+	size_t bad = ch.n;
+	int ok = hero_chain_check(&ch, &bad, &cerr) == 0, code = 0;
+	const char **status = calloc(ch.n, sizeof *status);
+	for (size_t i = 0; status && i < ch.n; i++) {
+		status[i] = !ok && i == bad ? "broken" : !ok && i > bad ? "unchecked" : "ok";
+		if (c->verify && strcmp(status[i], "unchecked") != 0) {
+			struct hero_error verr = HERO_ERROR_INIT;
+			if (verify_file(ch.v[i].path, trust, &verr) == 0) {
+				status[i] = !strcmp(status[i], "ok") ? "ok, verified" : status[i];
+			} else {
+				status[i] = "damaged";
+				if (!code)
+					code = fe_die_soft(verr.code, "'%s': %s", ch.v[i].path, verr.msg);
+			}
+		}
+	}
+	if (!status)
+		fe_die(HERO_EFAIL, "out of memory");
+	if (c->json) {
+		chain_json(&ch, status, ok && !code);
+	} else if (ch.n) {
+		printf("chain      %zu archive%s, instance %s, scope %s\n", ch.n, ch.n == 1 ? "" : "s", ch.v[0].instance_id,
+		       ch.v[0].scope);
+		for (size_t i = 0; i < ch.n; i++) {
+			const struct hero_link *l = &ch.v[i];
+			char sz[32];
+			printf("%4zu  %s  %-20s  %-11s %10s  %s  %s%s%.8s\n", i + 1, l->id, l->created_text,
+			       l->parent[0] ? "incremental" : "full", fe_size(l->bytes, sz, sizeof sz), l->path, status[i],
+			       l->parent[0] ? ", parent " : "", l->parent);
+		}
+	}
+	if (!ok && !code)
+		code = fe_report(&cerr);
+	free(status);
+	hero_chain_release(&ch);
+	return code;
 }
 
 /* An encrypted archive and no key: what can be said without the plaintext. */
@@ -188,6 +283,13 @@ int main(int argc, char **argv)
 		fe_load_trust(&trust, &c.pubs, c.trustdir);
 	if (c.verify && !trust.n)
 		fe_die(HERO_EUSAGE, "--verify needs a trusted public key: give -p PUBKEY or --trusted-keys DIR");
+	if (c.chain) {
+		int code = show_chain(&c, &trust);
+		hero_trust_release(&trust);
+		hero_strlist_release(&c.pubs);
+		hero_strlist_release(&c.inputs);
+		return code;
+	}
 	struct hero_seckey *identity;
 	char *pass;
 	fe_decrypt_keys(c.identity, c.idpass, c.passfile, &identity, &pass);

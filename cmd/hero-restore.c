@@ -5,15 +5,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "hero/incremental.h"
 #include "hero/restore.h"
 
 struct restore_cli {
 	const char *root, *manifests, *trustdir, *input, *context, *as, *secrets_cmd, *identity, *idpass, *passfile;
-	struct hero_strlist pubs, services;
+	struct hero_strlist pubs, services, inputs;
 	int dry_run, progress, json, allow_missing, hooks;
 	struct hero_limits lim;
 };
@@ -27,7 +29,8 @@ static _Noreturn void usage(int code)
 		   "                    [--identity FILE [--identity-passphrase-file F]] [--passphrase-file FILE]\n"
 		   "                    [--manifests DIR] [--dry-run] [--json] [--quiet|--progress]\n"
 		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N]\n"
-		   "                    [--max-path-length N] [--max-ratio N] FILE|-\n"
+		   "                    [--max-path-length N] [--max-ratio N]\n"
+		   "                    FILE|-|DIR|BASE INCREMENT...\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 4 schema newer than\n"
 		   "the target, 5 busy, 6 missing secrets, 7 key conflict. See hero-restore(1).\n");
 	exit(code);
@@ -130,15 +133,44 @@ static void parse(struct restore_cli *c, int argc, char **argv)
 		default: usage(HERO_EUSAGE);
 		}
 	}
-	if (argc - optind != 1)
-		fe_die(HERO_EUSAGE, "give exactly one archive (FILE, or - for stdin)");
+	if (argc - optind < 1)
+		fe_die(HERO_EUSAGE, "give an archive (FILE, or - for stdin), a chain (BASE INCREMENT...) or its directory");
 	c->input = argv[optind];
+	for (int i = optind; i < argc; i++) {
+		if (!strcmp(argv[i], "-") && argc - optind > 1)
+			fe_die(HERO_EUSAGE, "stdin (-) carries one archive: a chain is given as files or a directory");
+		hero_strlist_push(&c->inputs, argv[i]);
+	}
 	if (c->as && !c->context)
 		fe_die(HERO_EUSAGE, "--as needs --context");
 	if (c->context && !hero_context_valid(c->context))
 		fe_die(HERO_EUSAGE, "invalid context name '%.80s'", c->context);
 	if (c->as && !hero_context_valid(c->as))
 		fe_die(HERO_EUSAGE, "invalid context name '%.80s'", c->as);
+}
+
+static int is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The archive files to read: the files given, in their order, or the chain
+ * ending at the newest archive of the one directory given. */
+static void resolve_chain(const struct hero_strlist *inputs, struct hero_strlist *out)
+{
+	if (!(inputs->n == 1 && is_dir(inputs->v[0]))) {
+		for (size_t i = 0; i < inputs->n; i++)
+			hero_strlist_push(out, inputs->v[i]);
+		return;
+	}
+	struct hero_chain c = HERO_CHAIN_INIT;
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_chain_from_args(inputs, &c, &err) < 0)
+		exit(fe_report(&err));
+	for (size_t i = 0; i < c.n; i++)
+		hero_strlist_push(out, c.v[i].path);
+	hero_chain_release(&c);
 }
 
 /* Refuse roots a restore must never touch, before any archive byte is read. */
@@ -176,11 +208,17 @@ int main(int argc, char **argv)
 	struct hero_seckey *identity;
 	char *pass;
 	fe_decrypt_keys(c.identity, c.idpass, c.passfile, &identity, &pass);
-	int fd = strcmp(c.input, "-") ? open(c.input, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
-	if (fd < 0)
+	struct hero_strlist chain = { 0 };
+	int fd = -1;
+	if (!strcmp(c.input, "-"))
+		fd = STDIN_FILENO;
+	else if (c.inputs.n == 1 && !is_dir(c.input) && (fd = open(c.input, O_RDONLY | O_CLOEXEC)) < 0)
 		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
+	else if (fd < 0)
+		resolve_chain(&c.inputs, &chain);
 	int show = fe_progress_enabled(c.progress);
 	struct hero_restore_opts o = { .root = root, .inv = have_inv ? &inv : NULL, .trust = &trust, .in_fd = fd,
+				       .chain = fd < 0 ? &chain : NULL,
 				       .limits = &c.lim, .dry_run = c.dry_run, .services = &c.services,
 				       .context = c.context, .as = c.as, .allow_missing_secrets = c.allow_missing,
 				       .secrets_command = c.secrets_cmd, .hooks = c.hooks, .identity = identity,
@@ -194,22 +232,27 @@ int main(int argc, char **argv)
 	if (ret < 0) {
 		code = fe_report(&err);
 	} else if (c.json) {
-		printf("{\"archive_id\":\"%s\",\"dry_run\":%s,\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
+		printf("{\"archive_id\":\"%s\",\"links\":%llu,\"dry_run\":%s,\"entries\":%llu,\"files\":%llu,\"bytes\":%llu,"
 		       "\"databases_checked\":%llu,\"kept\":%llu,\"rows\":%llu,\"migrations\":%llu,\"recovered\":%s}\n",
-		       res.archive_id, c.dry_run ? "true" : "false", (unsigned long long)res.st.entries,
+		       res.archive_id, (unsigned long long)res.links, c.dry_run ? "true" : "false", (unsigned long long)res.st.entries,
 		       (unsigned long long)res.st.files, (unsigned long long)res.st.data_bytes,
 		       (unsigned long long)res.databases_checked, (unsigned long long)res.kept,
 		       (unsigned long long)res.rows, (unsigned long long)res.migrations, res.recovered ? "true" : "false");
 	} else if (c.progress >= 0 && !c.dry_run) {
 		char a[32];
-		fprintf(stderr, "hero-restore: archive %s restored into '%s': %llu entries, %s, %llu databases checked, %llu paths kept\n",
-			res.archive_id, root, (unsigned long long)res.st.entries, fe_size(res.st.data_bytes, a, sizeof a),
+		char links[64] = "";
+		if (res.links > 1)
+			snprintf(links, sizeof links, " (chain of %llu archives)", (unsigned long long)res.links);
+		fprintf(stderr, "hero-restore: archive %s%s restored into '%s': %llu entries, %s, %llu databases checked, %llu paths kept\n",
+			res.archive_id, links, root, (unsigned long long)res.st.entries, fe_size(res.st.data_bytes, a, sizeof a),
 			(unsigned long long)res.databases_checked, (unsigned long long)res.kept);
 	}
 	if (res.recovered && c.progress >= 0)
 		fe_warn("finished or rolled back an interrupted earlier restore of '%s'", root);
-	if (fd != STDIN_FILENO)
+	if (fd > STDIN_FILENO)
 		close(fd);
+	hero_strlist_release(&chain);
+	hero_strlist_release(&c.inputs);
 	hero_trust_release(&trust);
 	hero_seckey_free(identity);
 	fe_passphrase_free(pass);

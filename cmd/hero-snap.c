@@ -11,13 +11,66 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "hero/incremental.h"
+#include "hero/metrics.h"
 #include "hero/snapshot.h"
+
+struct run_metrics;
 
 struct snap_cli {
 	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir, *enc_passfile;
-	struct hero_strlist services, contexts, recipients;
+	const char *parent, *metrics, *trustdir;
+	struct hero_strlist services, contexts, recipients, pubs;
 	int level, threads, progress, json, hooks;
+	struct run_metrics *rm;
 };
+
+/* The metrics of one run, written when the process exits, whatever the exit
+ * code (docs/cron.md). */
+struct run_metrics {
+	const char *path, *prefix;
+	struct timespec start;
+	struct hero_metric m[12];
+	size_t n;
+};
+
+static void metric(struct run_metrics *rm, const char *name, const char *help, double v)
+{
+	if (!rm || rm->n >= sizeof rm->m / sizeof *rm->m)
+		return;
+	rm->m[rm->n++] = (struct hero_metric){ name, help, v };
+}
+
+static void metrics_at_exit(int status, void *arg)
+{
+	struct run_metrics *rm = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	double t = (double)now.tv_sec + now.tv_nsec / 1e9;
+	double t0 = (double)rm->start.tv_sec + rm->start.tv_nsec / 1e9;
+	metric(rm, "duration_seconds", "How long the last run took.", t - t0);
+	metric(rm, "exit_code", "Exit code of the last run (0 ok; see hero-snap(1)).", status);
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_metrics_write(rm->path, rm->prefix, rm->m, rm->n, status == 0, t, &err) < 0)
+		fe_warn("%s", err.msg);
+	free(rm);
+}
+
+/* From here on, exiting writes the metrics file PATH (if set). */
+static struct run_metrics *metrics_arm(const char *path, const char *prefix)
+{
+	if (!path)
+		return NULL;
+	struct run_metrics *rm = calloc(1, sizeof *rm);
+	if (!rm)
+		fe_die(HERO_EFAIL, "out of memory");
+	rm->path = path;
+	rm->prefix = prefix;
+	clock_gettime(CLOCK_REALTIME, &rm->start);
+	if (on_exit(metrics_at_exit, rm) != 0)
+		fe_die(HERO_EFAIL, "cannot arrange for the metrics to be written");
+	return rm;
+}
 
 static _Noreturn void usage(int code)
 {
@@ -26,8 +79,11 @@ static _Noreturn void usage(int code)
 		   "                 [--root DIR] [--manifests DIR] [--passphrase-file FILE]\n"
 		   "                 [--level N] [--threads N] [--tmpdir DIR] [--hooks] [--json] [--quiet|--progress]\n"
 		   "                 [--encrypt-to RECIPIENT.pub]... [--encrypt-passphrase-file FILE]\n"
+		   "                 [--parent ARCHIVE [-p PUBKEY]... [--trusted-keys DIR]] [--metrics FILE]\n"
+		   "       hero-snap prune DIR [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
+		   "                 [--dry-run] [--json] [--metrics FILE]\n"
 		   "       hero-snap keygen [--encryption] -s SECKEY -p PUBKEY [--passphrase-file FILE | --no-passphrase] [--force]\n"
-		   "Exit: 0 ok, 1 failure, 2 usage, 5 instance busy. See hero-snap(1).\n");
+		   "Exit: 0 ok, 1 failure, 2 usage, 3 parent archive damaged or untrusted, 5 busy. See hero-snap(1).\n");
 	exit(code);
 }
 
@@ -83,8 +139,8 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 
 static void parse(struct snap_cli *c, int argc, char **argv)
 {
-	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_JSON, O_LEVEL, O_MANIFESTS, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE,
-	       O_THREADS, O_TMPDIR, O_VERSION };
+	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_JSON, O_LEVEL, O_MANIFESTS, O_METRICS, O_PARENT, O_PASSFILE,
+	       O_PROGRESS, O_ROOT, O_SERVICE, O_THREADS, O_TMPDIR, O_TRUSTDIR, O_VERSION };
 	static const struct option opts[] = {
 		{ "context", required_argument, NULL, O_CONTEXT },
 		{ "encrypt-passphrase-file", required_argument, NULL, O_ENCPASS },
@@ -94,23 +150,28 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "level", required_argument, NULL, O_LEVEL },
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
+		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "output", required_argument, NULL, 'o' },
+		{ "parent", required_argument, NULL, O_PARENT },
 		{ "passphrase-file", required_argument, NULL, O_PASSFILE },
 		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "public-key", required_argument, NULL, 'p' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "root", required_argument, NULL, O_ROOT },
 		{ "secret-key", required_argument, NULL, 's' },
 		{ "service", required_argument, NULL, O_SERVICE },
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "tmpdir", required_argument, NULL, O_TMPDIR },
+		{ "trusted-keys", required_argument, NULL, O_TRUSTDIR },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	while ((ch = getopt_long(argc, argv, "ho:qs:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "ho:p:qs:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'h': usage(0);
 		case 'o': c->output = optarg; break;
+		case 'p': hero_strlist_push(&c->pubs, optarg); break;
 		case 'q': c->progress = -1; break;
 		case 's': c->seckey = optarg; break;
 		case O_CONTEXT: hero_strlist_push(&c->contexts, optarg); break;
@@ -120,16 +181,20 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		case O_JSON: c->json = 1; break;
 		case O_LEVEL: c->level = atoi(optarg); break;
 		case O_MANIFESTS: c->manifests = optarg; break;
+		case O_METRICS: c->metrics = optarg; break;
+		case O_PARENT: c->parent = optarg; break;
 		case O_PASSFILE: c->passfile = optarg; break;
 		case O_PROGRESS: c->progress = 1; break;
 		case O_ROOT: c->root = optarg; break;
 		case O_SERVICE: hero_strlist_push(&c->services, optarg); break;
 		case O_THREADS: c->threads = atoi(optarg); break;
 		case O_TMPDIR: c->tmpdir = optarg; break;
+		case O_TRUSTDIR: c->trustdir = optarg; break;
 		case O_VERSION: printf("hero-snap %s\n", HERO_VERSION); exit(0);
 		default: usage(HERO_EUSAGE);
 		}
 	}
+	c->rm = metrics_arm(c->metrics, "hero_snap");
 	if (optind != argc)
 		fe_die(HERO_EUSAGE, "unexpected argument '%s' (see --help)", argv[optind]);
 	if (!c->seckey && !(c->seckey = getenv("HERO_SECKEY")))
@@ -140,6 +205,8 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		fe_die(HERO_EUSAGE, "can't combine --json with -o - (stdout carries the archive)");
 	if (c->recipients.n && c->enc_passfile)
 		fe_die(HERO_EUSAGE, "can't combine --encrypt-to and --encrypt-passphrase-file");
+	if ((c->pubs.n || c->trustdir) && !c->parent)
+		fe_die(HERO_EUSAGE, "-p and --trusted-keys name the keys of a parent: they need --parent");
 	if (c->level < 0 || c->level > 19)
 		fe_die(HERO_EUSAGE, "--level must be between 1 and 19");
 }
@@ -164,19 +231,58 @@ static struct hero_seckey *load_key(const char *path, const char *passfile)
 static void report(const struct snap_cli *c, const struct hero_snap_result *res)
 {
 	char a[32], b[32];
+	metric(c->rm, "archive_bytes", "Bytes of the last archive written.", (double)res->st.archive_bytes);
+	metric(c->rm, "data_bytes", "State bytes written into the last archive (before compression).",
+	       (double)res->st.data_bytes);
+	metric(c->rm, "entries", "Entries written into the last archive (directories and files).",
+	       (double)res->st.entries);
+	metric(c->rm, "unchanged_entries", "Entries an increment listed as unchanged since its parent.",
+	       (double)res->unchanged);
+	metric(c->rm, "deleted_entries", "Paths an increment listed as deleted since its parent.", (double)res->deleted);
+	metric(c->rm, "incremental", "1 if the last archive is an increment, 0 if full.", res->parent_id[0] != 0);
 	if (c->json) {
-		printf("{\"archive_id\":\"%s\",\"entries\":%llu,\"files\":%llu,\"data_bytes\":%llu,"
-		       "\"archive_bytes\":%llu,\"skipped\":%llu}\n",
-		       res->archive_id, (unsigned long long)res->st.entries, (unsigned long long)res->st.files,
+		printf("{\"archive_id\":\"%s\",\"parent\":%s%s%s,\"entries\":%llu,\"files\":%llu,\"unchanged\":%llu,"
+		       "\"deleted\":%llu,\"data_bytes\":%llu,\"archive_bytes\":%llu,\"skipped\":%llu}\n",
+		       res->archive_id, res->parent_id[0] ? "\"" : "", res->parent_id[0] ? res->parent_id : "null",
+		       res->parent_id[0] ? "\"" : "", (unsigned long long)res->st.entries, (unsigned long long)res->st.files,
+		       (unsigned long long)res->unchanged, (unsigned long long)res->deleted,
 		       (unsigned long long)res->st.data_bytes, (unsigned long long)res->st.archive_bytes,
 		       (unsigned long long)res->skipped);
 		return;
 	}
 	if (c->progress < 0)
 		return;
-	fprintf(stderr, "hero-snap: archive %s: %llu entries (%llu files), %s of state -> %s archive\n",
-		res->archive_id, (unsigned long long)res->st.entries, (unsigned long long)res->st.files,
-		fe_size(res->st.data_bytes, a, sizeof a), fe_size(res->st.archive_bytes, b, sizeof b));
+	if (res->parent_id[0])
+		fprintf(stderr, "hero-snap: archive %s (increment of %s): %llu entries written (%llu files), "
+				"%llu unchanged, %llu deleted, %s of state -> %s archive\n",
+			res->archive_id, res->parent_id, (unsigned long long)res->st.entries,
+			(unsigned long long)res->st.files, (unsigned long long)res->unchanged,
+			(unsigned long long)res->deleted, fe_size(res->st.data_bytes, a, sizeof a),
+			fe_size(res->st.archive_bytes, b, sizeof b));
+	else
+		fprintf(stderr, "hero-snap: archive %s: %llu entries (%llu files), %s of state -> %s archive\n",
+			res->archive_id, (unsigned long long)res->st.entries, (unsigned long long)res->st.files,
+			fe_size(res->st.data_bytes, a, sizeof a), fe_size(res->st.archive_bytes, b, sizeof b));
+}
+
+/* A snapshot writing into a directory holds its shared lock, so a prune of
+ * that directory cannot run at the same time. Returns the lock fd or -1. */
+static int lock_output_dir(const char *output)
+{
+	if (!strcmp(output, "-"))
+		return -1;
+	const char *slash = strrchr(output, '/');
+	char dir[4096];
+	int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - output), output) : snprintf(dir, sizeof dir, ".");
+	if (n < 0 || (size_t)n >= sizeof dir)
+		fe_die(HERO_EUSAGE, "output path too long");
+	if (!dir[0])
+		snprintf(dir, sizeof dir, "/");
+	struct hero_error err = HERO_ERROR_INIT;
+	int fd = -1;
+	if (hero_lock_archive_dir(dir, 1, &fd, &err) < 0)
+		exit(fe_report(&err));
+	return fd;
 }
 
 static int cmd_snapshot(int argc, char **argv)
@@ -195,13 +301,18 @@ static int cmd_snapshot(int argc, char **argv)
 	char *encpass = NULL;
 	if (c.enc_passfile && !(encpass = fe_passphrase(c.enc_passfile, "", 0)))
 		exit(HERO_EUSAGE);
+	struct hero_trust ptrust = HERO_TRUST_INIT;
+	if (c.parent)
+		fe_load_trust(&ptrust, &c.pubs, c.trustdir);
+	int dirlock = lock_output_dir(c.output);
 	char *tmp;
 	int fd = open_output(c.output, &tmp);
 	int show = fe_progress_enabled(c.progress);
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
 				    .tmpdir = c.tmpdir, .hooks = c.hooks, .recipients = rcpt,
-				    .n_recipients = c.recipients.n, .passphrase = encpass, .progress = show ? progress_cb : NULL };
+				    .n_recipients = c.recipients.n, .passphrase = encpass, .parent = c.parent,
+				    .parent_trust = &ptrust, .progress = show ? progress_cb : NULL };
 	struct hero_snap_result res;
 	int ret = hero_snapshot(&o, &res, &err);
 	if (show)
@@ -213,6 +324,10 @@ static int cmd_snapshot(int argc, char **argv)
 		code = fe_report(&err);
 	else if (!code)
 		report(&c, &res);
+	if (dirlock >= 0)
+		close(dirlock);
+	hero_trust_release(&ptrust);
+	hero_strlist_release(&c.pubs);
 	hero_seckey_free(sk);
 	free(rcpt);
 	fe_passphrase_free(encpass);
@@ -273,6 +388,81 @@ static int cmd_keygen(int argc, char **argv)
 	return 0;
 }
 
+static void prune_say(void *ctx, const char *line)
+{
+	FILE *f = ctx;
+	fprintf(f, "%s\n", line);
+}
+
+static int keep_count(const char *s, const char *opt)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > 100000)
+		fe_die(HERO_EUSAGE, "%s needs a count from 0 to 100000, not '%s'", opt, s);
+	return (int)v;
+}
+
+static int cmd_prune(int argc, char **argv)
+{
+	enum { O_DAILY = 256, O_DRY, O_JSON, O_METRICS, O_MONTHLY, O_WEEKLY };
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, O_DRY },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "keep-daily", required_argument, NULL, O_DAILY },
+		{ "keep-monthly", required_argument, NULL, O_MONTHLY },
+		{ "keep-weekly", required_argument, NULL, O_WEEKLY },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct hero_prune_opts o = { 0 };
+	const char *metrics = NULL;
+	int json = 0, quiet = 0, ch;
+	while ((ch = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'h': usage(0);
+		case 'q': quiet = 1; break;
+		case O_DAILY: o.policy.daily = keep_count(optarg, "--keep-daily"); break;
+		case O_DRY: o.dry_run = 1; break;
+		case O_JSON: json = 1; break;
+		case O_METRICS: metrics = optarg; break;
+		case O_MONTHLY: o.policy.monthly = keep_count(optarg, "--keep-monthly"); break;
+		case O_WEEKLY: o.policy.weekly = keep_count(optarg, "--keep-weekly"); break;
+		default: usage(HERO_EUSAGE);
+		}
+	}
+	struct run_metrics *rm = metrics_arm(metrics, "hero_snap_prune");
+	if (argc - optind != 1)
+		fe_die(HERO_EUSAGE, "prune needs exactly one archive directory");
+	o.dir = argv[optind];
+	/* a dry run always shows its decisions; a real one unless --quiet */
+	o.say = prune_say;
+	o.say_ctx = json ? stderr : stdout;
+	if (quiet && !o.dry_run)
+		o.say = NULL;
+	struct hero_prune_result res;
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_prune(&o, &res, &err) < 0)
+		return fe_report(&err);
+	metric(rm, "kept_archives", "Archives the last prune kept.", (double)res.kept);
+	metric(rm, "removed_archives", "Archives the last prune removed (or would remove, in a dry run).",
+	       (double)res.removed);
+	metric(rm, "kept_bytes", "Bytes of the archives kept.", (double)res.bytes_kept);
+	metric(rm, "removed_bytes", "Bytes of the archives removed.", (double)res.bytes_removed);
+	metric(rm, "skipped_files", "*.hsnap files that could not be read as archives and were left alone.",
+	       (double)res.skipped);
+	if (json)
+		printf("{\"dry_run\":%s,\"kept\":%llu,\"removed\":%llu,\"skipped\":%llu,\"kept_bytes\":%llu,"
+		       "\"removed_bytes\":%llu}\n",
+		       o.dry_run ? "true" : "false", (unsigned long long)res.kept, (unsigned long long)res.removed,
+		       (unsigned long long)res.skipped, (unsigned long long)res.bytes_kept,
+		       (unsigned long long)res.bytes_removed);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	fe_init(argv[0]);
@@ -282,5 +472,7 @@ int main(int argc, char **argv)
 		return fe_report(&err);
 	if (argc > 1 && !strcmp(argv[1], "keygen"))
 		return cmd_keygen(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "prune"))
+		return cmd_prune(argc - 1, argv + 1);
 	return cmd_snapshot(argc, argv);
 }

@@ -733,8 +733,6 @@ static int parse_header(struct hero_areader *r, struct hero_error *err)
 		return hero_error(err, HERO_EINTEGRITY, "archive has unknown flags 0x%04x", r->hdr.flags);
 	if (hero_get32(p + 20) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: reserved header bytes set");
-	if (r->hdr.flags & HERO_FLAG_INCREMENTAL)
-		return hero_error(err, HERO_EINTEGRITY, "incremental archives are not supported by this version");
 	if (encrypted)
 		return parse_crypt_header(r, hsize, err);
 	zin_take(z, HERO_HEADER_FRAME);
@@ -1000,30 +998,85 @@ static enum hero_etype index_type(const char *s)
 	return (enum hero_etype)-1;
 }
 
+/* Whether index element O has no tar entry: unchanged since the parent, or deleted. */
+static int index_no_entry(json_t *o)
+{
+	const char *t = json_string_value(json_object_get(o, "type"));
+	return json_is_true(json_object_get(o, "unchanged")) || (t && !strcmp(t, "deleted"));
+}
+
+/* An index element without a tar entry (section 8): an entry unchanged since
+ * the parent, or a deleted path. Only an incremental archive has them; their
+ * paths are checked like any entry's, and a path is listed at most once. */
+static int index_only(struct hero_areader *r, json_t *o, struct hero_strset *deleted, struct hero_error *err)
+{
+	const char *p = json_string_value(json_object_get(o, "path"));
+	const char *t = json_string_value(json_object_get(o, "type"));
+	char q[256];
+	hero_path_quote(p ? p : "?", q, sizeof q);
+	if (!(r->hdr.flags & HERO_FLAG_INCREMENTAL))
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: index element '%s' has no entry in a full archive", q);
+	if (!p || !t)
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: malformed index element '%s'", q);
+	int ret = hero_path_check(p, &r->lim, err);
+	if (ret < 0)
+		return ret;
+	if (!strcmp(t, "deleted")) {
+		int added = hero_strset_add(deleted, p);
+		if (added < 0)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		if (added == 0 || hero_strset_has(&r->claims.exact, p))
+			return hero_error(err, HERO_EINTEGRITY, "archive damaged: deleted path '%s' is listed twice", q);
+		return 0;
+	}
+	enum hero_etype type = index_type(t);
+	json_t *sz = json_object_get(o, "size");
+	const char *h = json_string_value(json_object_get(o, "blake2b"));
+	if ((int)type < 0 || (type != HERO_E_DIR && (!json_is_integer(sz) || json_integer_value(sz) < 0 || !h ||
+						      strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64)))
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: malformed index element '%s'", q);
+	if (hero_strset_has(deleted, p))
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: deleted path '%s' is listed twice", q);
+	return hero_claims_add(&r->claims, p, type == HERO_E_DIR, err);
+}
+
 static int compare_index(struct hero_areader *r, struct hero_error *err)
 {
 	json_error_t je;
 	json_t *doc = json_loads(r->index, 0, &je);
-	int ret = 0;
+	struct hero_strset deleted;
+	int ret = hero_strset_init(&deleted) < 0 ? hero_error(err, HERO_EFAIL, "out of memory") : 0;
 	json_t *entries = doc ? json_object_get(doc, "entries") : NULL;
-	if (!json_is_array(entries)) {
+	if (ret == 0 && !json_is_array(entries))
 		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: index is not valid");
+	else if (ret == 0 && json_array_size(entries) > r->lim.max_entries)
+		ret = hero_error(err, HERO_EINTEGRITY, "archive refused: more than %llu entries (raise with --max-entries)",
+				 (unsigned long long)r->lim.max_entries);
+	if (ret < 0)
 		goto out;
-	}
-	size_t n = json_array_size(entries);
+	size_t n = json_array_size(entries), k = 0; /* k: tar entries matched so far */
 	char q[256];
-	for (size_t i = 0; i < n || i < r->n_seen; i++) {
+	for (size_t i = 0; i < n || k < r->n_seen; i++) {
 		json_t *o = json_array_get(entries, i);
-		if (i >= r->n_seen) {
+		if (i < n && index_no_entry(o)) {
+			if ((ret = index_only(r, o, &deleted, err)) < 0)
+				goto out;
+			continue;
+		}
+		if (k >= r->n_seen) {
 			const char *p = json_string_value(json_object_get(o, "path"));
 			hero_path_quote(p ? p : "?", q, sizeof q);
 			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%s' is missing", q);
 			goto out;
 		}
-		struct computed *c = &r->seen[i];
+		struct computed *c = &r->seen[k++];
 		hero_path_quote(c->path, q, sizeof q);
 		if (i >= n) {
 			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: entry '%s' is not in the index", q);
+			goto out;
+		}
+		if (hero_strset_has(&deleted, c->path)) {
+			ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: deleted path '%s' is listed twice", q);
 			goto out;
 		}
 		const char *p = json_string_value(json_object_get(o, "path"));
@@ -1045,6 +1098,7 @@ static int compare_index(struct hero_areader *r, struct hero_error *err)
 		}
 	}
 out:
+	hero_strset_release(&deleted);
 	json_decref(doc);
 	return ret;
 }
@@ -1054,7 +1108,9 @@ static int read_index(struct hero_areader *r, struct archive_entry *e, struct he
 	la_int64_t size = archive_entry_size(e);
 	if (archive_entry_filetype(e) != AE_IFREG || size < 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: bad index entry");
-	if ((uint64_t)size > INDEX_MAX || (uint64_t)size > r->index_budget)
+	/* an increment lists unchanged entries that have no tar entry: only the cap bounds its index */
+	uint64_t budget = r->hdr.flags & HERO_FLAG_INCREMENTAL ? INDEX_MAX : r->index_budget;
+	if ((uint64_t)size > INDEX_MAX || (uint64_t)size > budget)
 		return hero_error(err, HERO_EINTEGRITY, "archive refused: index of %lld bytes is larger than its %llu entries explain",
 				  (long long)size, (unsigned long long)r->n_seen);
 	r->index = malloc((size_t)size + 1);

@@ -222,23 +222,47 @@ int hero_awriter_manifest(struct hero_awriter *w, const char *json, size_t len, 
 	return write_buffer_entry(w, HERO_MANIFEST_PATH, json, len, err);
 }
 
-static int index_add(struct hero_awriter *w, const char *path, enum hero_etype type, const char *service,
-		     const char *context, uint64_t size, const uint8_t *hash, struct hero_error *err)
+/* One index element (section 5); UNCHANGED marks one with no tar entry (section 8). */
+static int index_add(struct hero_awriter *w, const struct hero_unchanged *u, int unchanged,
+		     struct hero_error *err)
 {
 	json_t *o = json_object();
 	if (!o)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	json_object_set_new(o, "path", json_string(path));
-	json_object_set_new(o, "type", json_string(hero_etype_name(type)));
-	json_object_set_new(o, "service", service ? json_string(service) : json_null());
-	json_object_set_new(o, "context", context ? json_string(context) : json_null());
-	if (type != HERO_E_DIR) {
+	json_object_set_new(o, "path", json_string(u->path));
+	json_object_set_new(o, "type", json_string(hero_etype_name(u->type)));
+	json_object_set_new(o, "service", u->service ? json_string(u->service) : json_null());
+	json_object_set_new(o, "context", u->context ? json_string(u->context) : json_null());
+	if (u->type != HERO_E_DIR) {
 		char hex[65];
-		hero_hex(hash, 32, hex);
-		json_object_set_new(o, "size", json_integer((json_int_t)size));
+		hero_hex(u->hash, 32, hex);
+		json_object_set_new(o, "size", json_integer((json_int_t)u->size));
 		json_object_set_new(o, "blake2b", json_string(hex));
+		json_object_set_new(o, "mtime_ns", json_integer((json_int_t)u->mtime_ns));
 	}
+	json_object_set_new(o, "mode", json_integer((json_int_t)(u->mode & 0755)));
+	if (unchanged)
+		json_object_set_new(o, "unchanged", json_true());
 	if (json_array_append_new(w->index, o) < 0)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	return 0;
+}
+
+int hero_awriter_unchanged(struct hero_awriter *w, const struct hero_unchanged *u, struct hero_error *err)
+{
+	if (!w->manifest_done)
+		return hero_error(err, HERO_EFAIL, "manifest must be written first");
+	if (!(w->hdr.flags & HERO_FLAG_INCREMENTAL))
+		return hero_error(err, HERO_EFAIL, "unchanged entry '%s' in a full archive", u->path);
+	return index_add(w, u, 1, err);
+}
+
+int hero_awriter_deleted(struct hero_awriter *w, const char *path, struct hero_error *err)
+{
+	if (!(w->hdr.flags & HERO_FLAG_INCREMENTAL))
+		return hero_error(err, HERO_EFAIL, "deleted path '%s' in a full archive", path);
+	json_t *o = json_pack("{s:s, s:s}", "path", path, "type", "deleted");
+	if (!o || json_array_append_new(w->index, o) < 0)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	return 0;
 }
@@ -252,16 +276,19 @@ int hero_awriter_dir(struct hero_awriter *w, const char *path, mode_t mode, int6
 	if (ret < 0)
 		return ret;
 	w->st.entries++;
-	return index_add(w, path, HERO_E_DIR, service, context, 0, NULL, err);
+	struct hero_unchanged u = { .path = path, .type = HERO_E_DIR, .service = service, .context = context,
+				    .mode = mode };
+	return index_add(w, &u, 0, err);
 }
 
 int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype type, int data_fd,
-		      uint64_t size, mode_t mode, int64_t mtime, const char *service,
+		      uint64_t size, mode_t mode, int64_t mtime_ns, const char *service,
 		      const char *context, struct hero_error *err)
 {
 	if (!w->manifest_done)
 		return hero_error(err, HERO_EFAIL, "manifest must be written first");
-	int ret = write_entry_header(w, path, AE_IFREG, mode, size, mtime, err);
+	int64_t secs = mtime_ns / 1000000000 - (mtime_ns % 1000000000 < 0);
+	int ret = write_entry_header(w, path, AE_IFREG, mode, size, secs, err);
 	if (ret < 0)
 		return ret;
 	struct hero_blake2b h;
@@ -283,12 +310,13 @@ int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype 
 			return tar_error(w, "cannot write tar data", err);
 		left -= (uint64_t)got;
 	}
-	uint8_t digest[32];
-	hero_blake2b_final(&h, digest);
+	struct hero_unchanged u = { .path = path, .type = type, .service = service, .context = context,
+				    .size = size, .mtime_ns = mtime_ns, .mode = mode };
+	hero_blake2b_final(&h, u.hash);
 	w->st.entries++;
 	w->st.files++;
 	w->st.data_bytes += size;
-	return index_add(w, path, type, service, context, size, digest, err);
+	return index_add(w, &u, 0, err);
 }
 
 static int write_signature(struct hero_awriter *w, struct hero_error *err)

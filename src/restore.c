@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "chain.h"
 #include "ctxdb.h"
 #include "hero/hooks.h"
 #include "internal.h"
@@ -65,6 +66,9 @@ struct restore {
 	uint8_t *buf;
 	uint64_t bytes, n_incoming;
 	int quiesced;
+	int in_fd;           /* the archive stream: o->in_fd, or the one file of o->chain */
+	int applying;        /* reading an increment: entries replace what staging holds */
+	const struct hero_chain *links; /* the links of a chain, or NULL */
 	struct hero_error *err;
 };
 
@@ -333,11 +337,26 @@ static int add_column_db(struct restore *x, const struct where *w, char **incomi
 	return c->path && c->incoming ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
 }
 
+/* An entry of an increment replaces what staging holds at PATH, except that a
+ * directory keeps its content (the entries beneath are listed on their own). */
+static int clear_for(struct restore *x, const char *path, int isdir)
+{
+	struct stat st;
+	if (fstatat(x->swap.stagingfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0
+			: hero_error_errno(x->err, HERO_EFAIL, errno, "cannot stat '%s' in staging", path);
+	if (isdir && S_ISDIR(st.st_mode))
+		return 0;
+	return hero_rmtree_at(x->swap.stagingfd, path, x->err);
+}
+
 static int extract(struct restore *x, const struct hero_aentry *e)
 {
 	struct where w;
 	int ret = classify(x, e->path, &w);
 	if (ret < 0 || w.dest == D_SKIP || x->o->dry_run)
+		goto out;
+	if (x->applying && w.dest == D_STAGE && (ret = clear_for(x, w.path, e->type == HERO_E_DIR)) < 0)
 		goto out;
 	if (e->type == HERO_E_DIR) {
 		if (w.dest == D_STAGE && (ret = hero_mkdirs_at(x->swap.stagingfd, w.path, x->err)) == 0 &&
@@ -402,6 +421,8 @@ static int check_entries(struct restore *x)
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
 		const char *path = jstr(e, "path");
+		if (!strcmp(jstr(e, "type"), "deleted"))
+			continue;
 		json_t *s = find_service(x->manifest, jstr(e, "service"));
 		const char *ctx = json_string_value(json_object_get(e, "context"));
 		if (!s || !covered_by_service(s, path, ctx))
@@ -626,6 +647,8 @@ static int write_log(struct restore *x)
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(out, "%s restore of archive %s\n", when, x->res->archive_id);
+	for (size_t k = 0; x->links && k < x->links->n; k++)
+		fprintf(out, "%s   chain link %zu: %s %s\n", when, k + 1, x->links->v[k].id, x->links->v[k].path);
 	for (size_t i = 0; i < x->log.n; i++)
 		fprintf(out, "%s   %s\n", when, x->log.v[i]);
 	int ret = fflush(out) == 0 ? hero_fsync(fileno(out), ".hero/restore.log", x->err)
@@ -669,6 +692,9 @@ static void describe(struct restore *x)
 	size_t i;
 	say(x, "archive %s: %llu entries, %llu bytes, signature verified", x->res->archive_id,
 	    (unsigned long long)x->res->st.entries, (unsigned long long)x->res->st.data_bytes);
+	for (size_t k = 0; x->links && k < x->links->n; k++)
+		say(x, "link %zu: %s %s %s, verified", k + 1, x->links->v[k].id, k ? "increment" : "full   ",
+		    x->links->v[k].path);
 	say(x, "scope: %s", x->context_mode ? "contexts" : "services");
 	for (size_t k = 0; k < x->from.n; k++)
 		say(x, "context %s%s%s", x->from.v[k], strcmp(x->from.v[k], x->to.v[k]) ? " as " : "",
@@ -733,17 +759,184 @@ static int prepare(struct restore *x)
 	json_error_t je;
 	int ret;
 	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
-	if ((ret = hero_areader_open2(&x->r, x->o->in_fd, &ro, x->err)) < 0 ||
+	if ((ret = hero_areader_open2(&x->r, x->in_fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
 		return ret;
 	x->manifest = json_loadb(json, len, 0, &je);
 	if (!x->manifest)
 		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
-	hero_hex(hero_areader_header(x->r)->archive_id, HERO_ID_BYTES, x->res->archive_id);
+	const struct hero_header *h = hero_areader_header(x->r);
+	hero_hex(h->archive_id, HERO_ID_BYTES, x->res->archive_id);
+	x->res->links = 1;
+	if (h->flags & HERO_FLAG_INCREMENTAL)
+		return refuse_verified(x, hero_error(x->err, HERO_EINTEGRITY,
+						     "archive chain refused: archive %s is an increment of %s: give the "
+						     "whole chain, base first, or the directory that holds it",
+						     x->res->archive_id, jstr(x->manifest, "parent")));
 	if ((ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
 	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = check_secrets(x)) < 0)
 		return refuse_verified(x, ret);
 	return 0;
+}
+
+/* ---- chains of increments (docs/decisions/0025-incremental-archives.md) ---- */
+
+/* A refusal decided from the unverified headers and manifests of a chain
+ * stands once the links up to LAST (included) have verified. */
+static int chain_refuse(struct restore *x, size_t last, int ret)
+{
+	struct hero_error saved = *x->err;
+	for (size_t i = 0; i <= last && i < x->links->n; i++) {
+		int r = hero_archive_verify_file(x->links->v[i].path, x->o->trust, x->o->limits, NULL, NULL, NULL, x->err);
+		if (r < 0)
+			return r;
+	}
+	*x->err = saved;
+	return ret;
+}
+
+/* Check the links and, with the last manifest (the state restored), the scope,
+ * compatibility and secrets. */
+static int chain_prepare(struct restore *x, struct hero_chain *c)
+{
+	size_t bad = 0;
+	json_error_t je;
+	int ret;
+	for (size_t i = 0; i < x->o->chain->n; i++) {
+		struct hero_link l;
+		if ((ret = hero_link_read(&l, x->o->chain->v[i], x->err)) == 0)
+			ret = hero_chain_push(c, &l, x->err);
+		hero_link_release(&l);
+		if (ret < 0)
+			return ret;
+	}
+	x->links = c;
+	x->res->links = c->n;
+	if ((ret = hero_chain_check(c, &bad, x->err)) < 0)
+		return chain_refuse(x, bad, ret);
+	const struct hero_link *last = &c->v[c->n - 1];
+	snprintf(x->res->archive_id, sizeof x->res->archive_id, "%s", last->id);
+	if (!(x->manifest = json_loadb(last->manifest, last->manifest_len, 0, &je)))
+		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+	if ((ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
+	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = check_secrets(x)) < 0)
+		return chain_refuse(x, c->n, ret);
+	if (x->context_mode)
+		return chain_refuse(x, c->n, hero_error(x->err, HERO_EUSAGE,
+						       "a chain of increments cannot be restored per context: restore it "
+						       "whole into a scratch root, snapshot the context there, and restore that"));
+	return 0;
+}
+
+/* Remove from staging the paths an increment lists as deleted. */
+static int apply_deleted(struct restore *x)
+{
+	json_t *e;
+	size_t i;
+	json_array_foreach(json_object_get(x->index, "entries"), i, e)
+	{
+		if (strcmp(jstr(e, "type"), "deleted") != 0)
+			continue;
+		struct where w;
+		int ret = classify(x, jstr(e, "path"), &w);
+		if (ret == 0 && w.dest == D_STAGE)
+			ret = hero_rmtree_at(x->swap.stagingfd, w.path, x->err);
+		free(w.path);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Read link L (the I-th) into staging; its manifest must be the one checked. */
+static int chain_link(struct restore *x, const struct hero_link *l, size_t i, json_t *prev)
+{
+	const char *json;
+	size_t len;
+	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
+	int ret, fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot open archive '%s'", l->path);
+	x->applying = i > 0;
+	if ((ret = hero_areader_open2(&x->r, fd, &ro, x->err)) < 0 ||
+	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
+		goto out;
+	if (len != l->manifest_len || memcmp(json, l->manifest, len) != 0) {
+		ret = hero_error(x->err, HERO_EINTEGRITY, "archive changed while being read");
+		goto out;
+	}
+	if ((ret = read_all(x)) < 0 || (prev && (ret = hero_index_check_unchanged(prev, x->index, l->path, x->err)) < 0))
+		goto out;
+	if (i > 0 && !x->o->dry_run)
+		ret = apply_deleted(x);
+out:
+	if (ret < 0 && !strstr(x->err->msg, l->path))
+		hero_error_prefix(x->err, "'%s'", l->path);
+	hero_areader_free(x->r);
+	x->r = NULL;
+	close(fd);
+	return ret;
+}
+
+/* The staged tree must be exactly the last index's state (within the scope restored). */
+static int chain_tree(struct restore *x)
+{
+	json_t *want = json_object(), *e;
+	size_t i;
+	int ret = want ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
+	json_array_foreach(json_object_get(x->index, "entries"), i, e)
+	{
+		struct where w;
+		if (ret < 0 || !strcmp(jstr(e, "type"), "deleted"))
+			continue;
+		if ((ret = classify(x, jstr(e, "path"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
+			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
+		free(w.path);
+	}
+	if (ret == 0)
+		ret = hero_tree_check(x->swap.stagingfd, want, x->err);
+	json_decref(want);
+	return ret;
+}
+
+/* Counts of the state restored: the last index, every link's bytes. */
+static void chain_stats(struct restore *x, const struct hero_chain *c)
+{
+	struct hero_archive_stats *st = &x->res->st;
+	json_t *e;
+	size_t i;
+	memset(st, 0, sizeof *st);
+	json_array_foreach(json_object_get(x->index, "entries"), i, e)
+	{
+		const char *t = jstr(e, "type");
+		if (!strcmp(t, "deleted"))
+			continue;
+		st->entries++;
+		if (strcmp(t, "dir") != 0) {
+			st->files++;
+			st->data_bytes += (uint64_t)json_integer_value(json_object_get(e, "size"));
+		}
+	}
+	for (size_t k = 0; k < c->n; k++)
+		st->archive_bytes += c->v[k].bytes;
+}
+
+static int restore_chain(struct restore *x, struct hero_chain *c)
+{
+	int ret = chain_prepare(x, c);
+	json_t *prev = NULL;
+	for (size_t i = 0; ret == 0 && i < c->n; i++) {
+		ret = chain_link(x, &c->v[i], i, prev);
+		json_decref(prev);
+		prev = x->index;
+		x->index = NULL;
+	}
+	x->index = prev;
+	if (ret == 0 && !x->o->dry_run)
+		ret = chain_tree(x);
+	if (ret == 0)
+		chain_stats(x, c);
+	return ret;
 }
 
 static int commit(struct restore *x)
@@ -778,8 +971,16 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 		ret = hero_swap_begin(&x.swap, o->root, err);
 		res->recovered = x.swap.recovered;
 	}
-	if (ret < 0 || (ret = prepare(&x)) < 0 || (ret = read_all(&x)) < 0 || (ret = check_entries(&x)) < 0 ||
-	    (ret = migrate(&x)) < 0)
+	struct hero_chain links = HERO_CHAIN_INIT;
+	int own_fd = -1;
+	x.in_fd = o->in_fd;
+	if (ret == 0 && o->chain && o->chain->n == 1 && (x.in_fd = own_fd = open(o->chain->v[0], O_RDONLY | O_CLOEXEC)) < 0)
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", o->chain->v[0]);
+	if (ret == 0 && o->chain && o->chain->n > 1)
+		ret = restore_chain(&x, &links);
+	else if (ret == 0 && (ret = prepare(&x)) == 0)
+		ret = read_all(&x);
+	if (ret < 0 || (ret = check_entries(&x)) < 0 || (ret = migrate(&x)) < 0)
 		goto out;
 	if (o->dry_run) {
 		describe(&x);
@@ -797,6 +998,9 @@ out:
 		}
 	}
 	hero_areader_free(x.r);
+	if (own_fd >= 0)
+		close(own_fd);
+	hero_chain_release(&links);
 	hero_swap_end(&x.swap);
 	json_decref(x.manifest);
 	json_decref(x.index);

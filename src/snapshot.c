@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "blake2b.h"
+#include "chain.h"
 #include "ctxdb.h"
 #include "hero/hooks.h"
 #include "hero/lock.h"
@@ -128,7 +130,8 @@ static int scope_json(json_t *m, const struct hero_snap_opts *o)
 }
 
 static char *build_manifest(const struct hero_snap_opts *o, const struct hero_plan *p,
-			    const struct hero_header *h, const char *instance_id, struct hero_error *err)
+			    const struct hero_header *h, const char *instance_id, const char *parent,
+			    struct hero_error *err)
 {
 	char id[2 * HERO_ID_BYTES + 1], when[32];
 	hero_hex(h->archive_id, HERO_ID_BYTES, id);
@@ -141,7 +144,7 @@ static char *build_manifest(const struct hero_snap_opts *o, const struct hero_pl
 	json_object_set_new(m, "created", json_string(when));
 	json_object_set_new(m, "instance_id", json_string(instance_id));
 	scope_json(m, o);
-	json_object_set_new(m, "parent", json_null());
+	json_object_set_new(m, "parent", parent ? json_string(parent) : json_null());
 	json_object_set_new(m, "encrypted", json_boolean(o->n_recipients || o->passphrase));
 	json_t *svcs = json_array(), *skipped = json_array();
 	char *text = NULL;
@@ -178,7 +181,71 @@ struct copier {
 	int rootfd;
 	char *tmpdir;
 	uint64_t done, total;
+	struct hero_increment *inc; /* the parent, when writing an increment */
+	uint64_t unchanged;
 };
+
+static int64_t mtime_ns(const struct stat *st)
+{
+	return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static int has_int(json_t *o, const char *key, long long v)
+{
+	json_t *x = json_object_get(o, key);
+	return json_is_integer(x) && json_integer_value(x) == v;
+}
+
+/* List E as unchanged since the parent, whose element is WAS. */
+static int add_unchanged(struct copier *c, struct hero_awriter *w, const struct plan_entry *e, const char *svc,
+			 json_t *was, mode_t mode, int64_t mtime, struct hero_error *err)
+{
+	struct hero_unchanged u = { .path = e->path, .type = e->type, .service = svc, .context = e->context,
+				    .mode = mode, .mtime_ns = mtime };
+	if (e->type != HERO_E_DIR) {
+		u.size = (uint64_t)json_integer_value(json_object_get(was, "size"));
+		if (hero_hash_unhex(json_string_value(json_object_get(was, "blake2b")), u.hash) < 0)
+			return hero_error(err, HERO_EINTEGRITY, "parent lists '%s' with a malformed hash", e->path);
+	}
+	c->unchanged++;
+	return hero_awriter_unchanged(w, &u, err);
+}
+
+/* BLAKE2b-256 of the file open at FD, read from its start. */
+static int hash_fd(int fd, uint8_t out[32], struct hero_error *err)
+{
+	uint8_t buf[65536];
+	struct hero_blake2b h;
+	hero_blake2b_init(&h, 32);
+	for (;;) {
+		ssize_t n = hero_read_full(fd, buf, sizeof buf);
+		if (n < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot read a database copy");
+		hero_blake2b_update(&h, buf, (size_t)n);
+		if ((size_t)n < sizeof buf)
+			break;
+	}
+	hero_blake2b_final(&h, out);
+	return lseek(fd, 0, SEEK_SET) < 0 ? hero_error_errno(err, HERO_EFAIL, errno, "cannot rewind a database copy") : 0;
+}
+
+/* An increment lists a database as unchanged when its copy (open at FD, of
+ * size SIZE) hashes to what the parent holds. Returns 1 when it did. */
+static int sqlite_unchanged(struct copier *c, struct hero_awriter *w, const struct plan_entry *e, const char *svc,
+			    int fd, uint64_t size, int64_t mtime, struct hero_error *err)
+{
+	json_t *was = c->inc ? hero_increment_take(c->inc, e->path, HERO_E_SQLITE) : NULL;
+	uint8_t digest[32], had[32];
+	if (!was || !has_int(was, "size", (long long)size) || !has_int(was, "mode", e->mode) ||
+	    hero_hash_unhex(json_string_value(json_object_get(was, "blake2b")), had) < 0)
+		return 0;
+	int ret = hash_fd(fd, digest, err);
+	if (ret < 0)
+		return ret;
+	if (memcmp(digest, had, sizeof had) != 0)
+		return 0;
+	return (ret = add_unchanged(c, w, e, svc, was, e->mode, mtime, err)) < 0 ? ret : 1;
+}
 
 static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct plan_entry *e,
 		      const char *svc, struct hero_error *err)
@@ -200,16 +267,21 @@ static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct pla
 	if (ret < 0)
 		goto out;
 	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	struct stat st;
+	struct stat st, sst;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open database copy of '%s'", e->path);
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
-	ret = hero_awriter_file(w, e->path, HERO_E_SQLITE, fd, (uint64_t)st.st_size, e->mode, e->mtime, svc,
-				e->context, err);
+	int64_t mtime = fstatat(c->rootfd, e->path, &sst, AT_SYMLINK_NOFOLLOW) == 0 ? mtime_ns(&sst)
+										  : (int64_t)e->mtime * 1000000000;
+	ret = sqlite_unchanged(c, w, e, svc, fd, (uint64_t)st.st_size, mtime, err);
+	if (ret == 0)
+		ret = hero_awriter_file(w, e->path, HERO_E_SQLITE, fd, (uint64_t)st.st_size, e->mode, mtime, svc,
+					e->context, err);
 	close(fd);
+	ret = ret < 0 ? ret : 0;
 out:
 	unlink(tmp);
 	return ret;
@@ -218,8 +290,14 @@ out:
 static int add_file(struct copier *c, struct hero_awriter *w, const struct plan_entry *e, const char *svc,
 		    struct hero_error *err)
 {
-	int fd = openat(c->rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
+	json_t *was = c->inc ? hero_increment_take(c->inc, e->path, HERO_E_FILE) : NULL;
+	/* unchanged since the parent: same size, mode and mtime; not even opened */
+	if (was && fstatat(c->rootfd, e->path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    has_int(was, "size", (long long)st.st_size) && has_int(was, "mode", st.st_mode & 0755) &&
+	    has_int(was, "mtime_ns", mtime_ns(&st)))
+		return add_unchanged(c, w, e, svc, was, st.st_mode & 0755, mtime_ns(&st), err);
+	int fd = openat(c->rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int en = errno;
 		if (fd >= 0)
@@ -227,8 +305,8 @@ static int add_file(struct copier *c, struct hero_awriter *w, const struct plan_
 		return hero_error_errno(err, HERO_EFAIL, en, "cannot open '%s'", e->path);
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	int ret = hero_awriter_file(w, e->path, HERO_E_FILE, fd, (uint64_t)st.st_size, e->mode,
-				    st.st_mtim.tv_sec, svc, e->context, err);
+	int ret = hero_awriter_file(w, e->path, HERO_E_FILE, fd, (uint64_t)st.st_size, st.st_mode & 0755,
+				    mtime_ns(&st), svc, e->context, err);
 	close(fd);
 	return ret;
 }
@@ -240,7 +318,10 @@ static int write_entries(struct copier *c, struct hero_awriter *w, const struct 
 		const struct plan_entry *e = &p->e[i];
 		const char *svc = c->o->inv->services[e->svc].name;
 		int ret;
-		if (e->type == HERO_E_DIR)
+		json_t *was = e->type == HERO_E_DIR && c->inc ? hero_increment_take(c->inc, e->path, HERO_E_DIR) : NULL;
+		if (was && has_int(was, "mode", e->mode))
+			ret = add_unchanged(c, w, e, svc, was, e->mode, 0, err);
+		else if (e->type == HERO_E_DIR)
 			ret = hero_awriter_dir(w, e->path, e->mode, e->mtime, svc, e->context, err);
 		else if (e->type == HERO_E_SQLITE)
 			ret = add_sqlite(c, w, e, svc, err);
@@ -303,25 +384,46 @@ static int snapshot_hooks(const struct hero_snap_opts *o, int resume, struct her
 	return ret;
 }
 
+/* The parent of an increment must be of this instance and this scope. */
+static int check_parent(const struct hero_snap_opts *o, const struct hero_increment *inc, const char *instance_id,
+			struct hero_error *err)
+{
+	if (!inc)
+		return 0;
+	json_t *m = json_object();
+	if (!m)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	scope_json(m, o);
+	int ret = hero_increment_check(inc, instance_id, json_object_get(m, "scope"), err);
+	json_decref(m);
+	return ret;
+}
+
 int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, struct hero_error *err)
 {
 	struct hero_plan plan;
 	struct hero_awriter *w = NULL;
 	char *manifest = NULL, instance_id[2 * HERO_ID_BYTES + 1];
 	int lockfd = -1, ret;
-	struct copier c = { o, -1, NULL, 0, 0 };
+	struct copier c = { o, -1, NULL, 0, 0, NULL, 0 };
 	memset(&plan, 0, sizeof plan);
+	memset(res, 0, sizeof *res);
 	if ((ret = check_scope(o, err)) < 0)
 		return ret;
-	if ((ret = hero_lock_instance(o->root, &lockfd, err)) < 0)
+	if (o->parent && (o->n_recipients || o->passphrase))
+		return hero_error(err, HERO_EUSAGE, "can't combine an increment (--parent) with encryption");
+	/* the parent is verified before the instance is locked or quiesced */
+	if (o->parent && (ret = hero_increment_open(&c.inc, o->parent, o->sk, o->parent_trust, err)) < 0)
 		return ret;
 	int quiesced = 0;
+	if ((ret = hero_lock_instance(o->root, &lockfd, err)) < 0)
+		goto out;
 	if (o->hooks) {
 		quiesced = 1;
 		if ((ret = snapshot_hooks(o, 0, err)) < 0)
 			goto out;
 	}
-	if ((ret = hero_instance_id(o->root, instance_id, err)) < 0)
+	if ((ret = hero_instance_id(o->root, instance_id, err)) < 0 || (ret = check_parent(o, c.inc, instance_id, err)) < 0)
 		goto out;
 	if ((ret = hero_plan_build(&plan, o->inv, o->root, &(struct plan_scope){ o->services, o->contexts }, err)) < 0)
 		goto out;
@@ -334,18 +436,24 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open instance root '%s'", o->root);
 		goto out;
 	}
-	struct hero_awriter_opts wo = { o->level, o->threads, 0, o->recipients, o->n_recipients, o->passphrase };
+	struct hero_awriter_opts wo = { o->level, o->threads, c.inc ? HERO_FLAG_INCREMENTAL : 0, o->recipients,
+					o->n_recipients, o->passphrase };
 	if ((ret = hero_awriter_open(&w, o->out_fd, o->sk, &wo, err)) < 0)
 		goto out;
-	if (!(manifest = build_manifest(o, &plan, hero_awriter_header(w), instance_id, err))) {
+	const char *parent_id = c.inc ? hero_increment_parent_id(c.inc) : NULL;
+	if (!(manifest = build_manifest(o, &plan, hero_awriter_header(w), instance_id, parent_id, err))) {
 		ret = -err->code;
 		goto out;
 	}
 	if ((ret = hero_awriter_manifest(w, manifest, strlen(manifest), err)) < 0 ||
-	    (ret = write_entries(&c, w, &plan, err)) < 0 || (ret = hero_awriter_finish(w, &res->st, err)) < 0)
+	    (ret = write_entries(&c, w, &plan, err)) < 0 ||
+	    (c.inc && (ret = hero_increment_finish(c.inc, w, &res->deleted, err)) < 0) ||
+	    (ret = hero_awriter_finish(w, &res->st, err)) < 0)
 		goto out;
 	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, res->archive_id);
 	res->skipped = plan.n_skip;
+	res->unchanged = c.unchanged;
+	snprintf(res->parent_id, sizeof res->parent_id, "%s", parent_id ? parent_id : "");
 	ret = 0;
 out:
 	free(manifest);
@@ -354,6 +462,7 @@ out:
 		close(c.rootfd);
 	hero_awriter_free(w);
 	hero_plan_release(&plan);
+	hero_increment_free(c.inc);
 	if (quiesced) {
 		struct hero_error e2 = HERO_ERROR_INIT;
 		if (snapshot_hooks(o, 1, &e2) < 0 && ret == 0) {

@@ -12,7 +12,12 @@ struct hero_restore_opts {
 	const char *root;                   /* absolute path of the target instance root */
 	const struct hero_inventory *inv;   /* the target's manifests (may be NULL) */
 	const struct hero_trust *trust;     /* keys the archive must be signed by */
-	int in_fd;                          /* the archive stream */
+	int in_fd;                          /* the archive stream (unless CHAIN is set) */
+	/* Archive files instead of IN_FD: a full archive, then its increments in
+	 * order (formats/hero-archive-v1.md section 8). Each link is verified as it
+	 * is read, each must be the child of the one before, and the result is the
+	 * state of the last; a per-context restore of a chain is refused. */
+	const struct hero_strlist *chain;
 	const struct hero_limits *limits;   /* NULL = defaults */
 	int dry_run;                        /* verify and describe, change nothing */
 	const struct hero_strlist *services; /* restore only these services (NULL/empty: all) */
@@ -38,6 +43,7 @@ struct hero_restore_result {
 	uint64_t rows;                      /* rows restored into context-column databases */
 	uint64_t migrations;                /* migration files applied */
 	int recovered;                      /* 1 if an interrupted restore was cleaned up first */
+	uint64_t links;                     /* archives read: 1, or the length of the chain */
 };
 
 /* Verify the whole stream into a staging directory beside ROOT, check every

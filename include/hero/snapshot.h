@@ -21,6 +21,11 @@ struct hero_snap_opts {
 	const struct hero_pubkey *recipients; /* encrypt to these X25519 recipients... */
 	size_t n_recipients;
 	const char *passphrase;               /* ...or to this passphrase (NULL: not encrypted) */
+	/* Write an increment of this archive file (formats/hero-archive-v1.md
+	 * section 8): it is read and verified first with SK's own public key and
+	 * PARENT_TRUST (may be NULL), and must be of this instance and scope. */
+	const char *parent;
+	const struct hero_trust *parent_trust;
 	/* Called after each entry with bytes done and bytes planned; may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
@@ -30,11 +35,17 @@ struct hero_snap_result {
 	char archive_id[2 * HERO_ID_BYTES + 1];
 	struct hero_archive_stats st;
 	uint64_t skipped;                     /* state surfaces deliberately left out */
+	char parent_id[2 * HERO_ID_BYTES + 1]; /* "" for a full archive */
+	uint64_t unchanged, deleted;          /* increment: entries listed without data, paths gone */
 };
 
 /* Take the instance lock, plan from the manifests, and write one signed
  * archive to opts->out_fd. Databases are copied one at a time through the
- * SQLite backup API into TMPDIR and streamed from there. */
+ * SQLite backup API into TMPDIR and streamed from there. With opts->parent,
+ * only what changed since the parent is written: files whose size, mode and
+ * mtime (ns) are the parent's are listed as unchanged without being read,
+ * databases whose copy hashes to the parent's are listed as unchanged, and
+ * paths gone since are listed as deleted (docs/decisions/0025). */
 int hero_snapshot(const struct hero_snap_opts *opts, struct hero_snap_result *res,
 		  struct hero_error *err);
 

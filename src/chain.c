@@ -1,0 +1,525 @@
+/* chain.c - links and chains of incremental archives (formats/hero-archive-v1.md
+ * section 8, docs/decisions/0025-incremental-archives.md). */
+#include "chain.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static int is_id(const char *s)
+{
+	return s && strlen(s) == 2 * HERO_ID_BYTES && strspn(s, "0123456789abcdef") == 2 * HERO_ID_BYTES;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "NAME=a,b" of the sorted strings of array A, appended to BUF. */
+static int canon_list(char *buf, size_t n, size_t *off, const char *name, json_t *a)
+{
+	struct hero_strlist l = { 0 };
+	json_t *v;
+	size_t i;
+	json_array_foreach(a, i, v)
+		if (json_is_string(v) && hero_strlist_push(&l, json_string_value(v)) < 0) {
+			hero_strlist_release(&l);
+			return -1;
+		}
+	if (!l.n)
+		return 0;
+	qsort(l.v, l.n, sizeof *l.v, cmp_str);
+	int w = snprintf(buf + *off, n - *off, " %s=", name);
+	for (size_t k = 0; w >= 0 && (size_t)w < n - *off && k < l.n; k++) {
+		*off += (size_t)w;
+		w = snprintf(buf + *off, n - *off, "%s%s", k ? "," : "", l.v[k]);
+	}
+	hero_strlist_release(&l);
+	if (w < 0 || (size_t)w >= n - *off)
+		return -1;
+	*off += (size_t)w;
+	return 0;
+}
+
+char *hero_scope_canon(json_t *scope)
+{
+	char buf[8192];
+	const char *kind = json_string_value(json_object_get(scope, "kind"));
+	int w = snprintf(buf, sizeof buf, "%s", kind ? kind : "?");
+	size_t off = w > 0 ? (size_t)w : 0;
+	if (canon_list(buf, sizeof buf, &off, "services", json_object_get(scope, "services")) < 0 ||
+	    canon_list(buf, sizeof buf, &off, "contexts", json_object_get(scope, "contexts")) < 0)
+		return strdup("(scope too long)");
+	return strdup(buf);
+}
+
+/* ---- links ---- */
+
+static int link_fill(struct hero_link *l, const struct hero_header *h, const char *text, size_t len,
+		     struct hero_error *err)
+{
+	json_error_t je;
+	json_t *m = json_loadb(text, len, 0, &je);
+	int ret = 0;
+	hero_hex(h->archive_id, HERO_ID_BYTES, l->id);
+	hero_keyid_hex(h->keyid, l->keyid);
+	l->created = h->created;
+	l->flags = h->flags;
+	json_t *parent = json_object_get(m, "parent");
+	const char *inst = json_string_value(json_object_get(m, "instance_id"));
+	const char *created = json_string_value(json_object_get(m, "created"));
+	int incremental = !!(h->flags & HERO_FLAG_INCREMENTAL);
+	if (!json_is_object(m)) {
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+	} else if (incremental != json_is_string(parent) || (incremental && !is_id(json_string_value(parent))) ||
+		   (!incremental && parent && !json_is_null(parent))) {
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest parent and header disagree on the increment");
+	} else {
+		snprintf(l->parent, sizeof l->parent, "%s", incremental ? json_string_value(parent) : "");
+		snprintf(l->instance_id, sizeof l->instance_id, "%s", inst ? inst : "");
+		snprintf(l->created_text, sizeof l->created_text, "%s", created ? created : "");
+		l->scope = hero_scope_canon(json_object_get(m, "scope"));
+		l->manifest = strndup(text, len);
+		l->manifest_len = len;
+		if (!l->scope || !l->manifest)
+			ret = hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	json_decref(m);
+	return ret;
+}
+
+int hero_link_read(struct hero_link *l, const char *path, struct hero_error *err)
+{
+	struct hero_areader *r = NULL;
+	struct stat st;
+	const char *text;
+	size_t len;
+	int ret;
+	memset(l, 0, sizeof *l);
+	if (!(l->path = strdup(path)))
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
+		goto out;
+	}
+	l->bytes = (uint64_t)st.st_size;
+	if ((ret = hero_areader_open(&r, fd, NULL, NULL, err)) < 0 ||
+	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0 ||
+	    (ret = link_fill(l, hero_areader_header(r), text, len, err)) < 0) {
+		hero_error_prefix(err, "'%s'", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	hero_areader_free(r);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+void hero_link_release(struct hero_link *l)
+{
+	if (!l)
+		return;
+	free(l->path);
+	free(l->scope);
+	free(l->manifest);
+	memset(l, 0, sizeof *l);
+}
+
+int hero_chain_push(struct hero_chain *c, const struct hero_link *l, struct hero_error *err)
+{
+	struct hero_link *v = realloc(c->v, (c->n + 1) * sizeof *v);
+	if (!v)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	c->v = v;
+	struct hero_link *d = &c->v[c->n];
+	*d = *l;
+	d->path = strdup(l->path);
+	d->scope = strdup(l->scope ? l->scope : "");
+	d->manifest = l->manifest ? strndup(l->manifest, l->manifest_len) : NULL;
+	if (!d->path || !d->scope || (l->manifest && !d->manifest)) {
+		hero_link_release(d);
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	c->n++;
+	return 0;
+}
+
+void hero_chain_release(struct hero_chain *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		hero_link_release(&c->v[i]);
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
+}
+
+/* ---- directories ---- */
+
+static int hsnap_names(const char *dir, struct hero_strlist *names, struct hero_error *err)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive directory '%s'", dir);
+	struct dirent *de;
+	int ret = 0;
+	while (ret == 0 && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+		if (de->d_name[0] == '.' || n <= 6 || strcmp(de->d_name + n - 6, ".hsnap") != 0)
+			continue;
+		if (hero_strlist_push(names, de->d_name) < 0)
+			ret = hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	closedir(d);
+	if (names->n)
+		qsort(names->v, names->n, sizeof *names->v, cmp_str);
+	return ret;
+}
+
+int hero_dir_scan(const char *dir, struct hero_chain *all, struct hero_strlist *bad, struct hero_error *err)
+{
+	struct hero_strlist names = { 0 };
+	int ret = hsnap_names(dir, &names, err);
+	for (size_t i = 0; ret == 0 && i < names.n; i++) {
+		char *path = hero_join(dir, names.v[i]);
+		struct hero_link l;
+		struct hero_error e = HERO_ERROR_INIT;
+		if (!path) {
+			ret = hero_error(err, HERO_EFAIL, "out of memory");
+			break;
+		}
+		if (hero_link_read(&l, path, &e) == 0) {
+			ret = hero_chain_push(all, &l, err);
+		} else if (bad) {
+			char line[1400];
+			snprintf(line, sizeof line, "%s: %s", names.v[i], e.msg);
+			if (hero_strlist_push(bad, line) < 0)
+				ret = hero_error(err, HERO_EFAIL, "out of memory");
+		}
+		hero_link_release(&l);
+		free(path);
+	}
+	hero_strlist_release(&names);
+	return ret;
+}
+
+static size_t find_id(const struct hero_chain *all, const char *id)
+{
+	for (size_t i = 0; i < all->n; i++)
+		if (!strcmp(all->v[i].id, id))
+			return i;
+	return (size_t)-1;
+}
+
+/* How many links lead up to archive I (1 for a full archive or a broken chain). */
+static size_t depth(const struct hero_chain *all, size_t i)
+{
+	size_t d = 1;
+	while (all->v[i].parent[0] && d <= all->n) {
+		size_t p = find_id(all, all->v[i].parent);
+		if (p == (size_t)-1)
+			break;
+		i = p;
+		d++;
+	}
+	return d;
+}
+
+static int newer(const struct hero_chain *all, size_t a, size_t b)
+{
+	const struct hero_link *x = &all->v[a], *y = &all->v[b];
+	if (x->created != y->created)
+		return x->created > y->created;
+	size_t da = depth(all, a), db = depth(all, b);
+	if (da != db)
+		return da > db;
+	return strcmp(x->path, y->path) > 0;
+}
+
+int hero_chain_resolve(const struct hero_chain *all, struct hero_chain *out, struct hero_error *err)
+{
+	if (!all->n)
+		return hero_error(err, HERO_EUSAGE, "no archives to resolve a chain from");
+	size_t tip = 0;
+	for (size_t i = 1; i < all->n; i++)
+		if (newer(all, i, tip))
+			tip = i;
+	size_t *path = calloc(all->n, sizeof *path), n = 0, i = tip;
+	if (!path)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = 0;
+	for (;;) {
+		if (n == all->n) {
+			ret = hero_error(err, HERO_EINTEGRITY, "archive chain refused: the parents of '%s' form a loop",
+					 all->v[tip].path);
+			break;
+		}
+		path[n++] = i;
+		if (!all->v[i].parent[0])
+			break;
+		size_t p = find_id(all, all->v[i].parent);
+		if (p == (size_t)-1) {
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "archive chain refused: parent %s of '%s' is missing (a link of the chain is gone)",
+					 all->v[i].parent, all->v[i].path);
+			break;
+		}
+		i = p;
+	}
+	while (ret == 0 && n > 0)
+		ret = hero_chain_push(out, &all->v[path[--n]], err);
+	free(path);
+	return ret;
+}
+
+int hero_chain_check(const struct hero_chain *c, size_t *bad, struct hero_error *err)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct hero_link *l = &c->v[i], *prev = i ? &c->v[i - 1] : NULL;
+		int ret = 0;
+		if (bad)
+			*bad = i;
+		if (!prev && l->parent[0])
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "archive chain refused: '%s' is incremental (parent %s): a chain starts with a full archive",
+					 l->path, l->parent);
+		else if (prev && !l->parent[0])
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "archive chain refused: '%s' is a full archive, not an increment of '%s'", l->path,
+					 prev->path);
+		else if (prev && strcmp(l->parent, prev->id) != 0)
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "archive chain refused: '%s' is an increment of %s, not of '%s' (%s): a link is missing or out of order",
+					 l->path, l->parent, prev->path, prev->id);
+		else if (prev && strcmp(l->instance_id, prev->instance_id) != 0)
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "archive chain refused: '%s' is of instance %s, '%s' of instance %s", l->path,
+					 l->instance_id, prev->path, prev->instance_id);
+		else if (prev && strcmp(l->scope, prev->scope) != 0)
+			ret = hero_error(err, HERO_EINTEGRITY, "archive chain refused: '%s' has scope '%s', '%s' scope '%s'",
+					 l->path, l->scope, prev->path, prev->scope);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int hero_chain_from_args(const struct hero_strlist *args, struct hero_chain *out, struct hero_error *err)
+{
+	struct stat st;
+	int ret = 0;
+	if (args->n == 1 && stat(args->v[0], &st) == 0 && S_ISDIR(st.st_mode)) {
+		struct hero_chain all = HERO_CHAIN_INIT;
+		ret = hero_dir_scan(args->v[0], &all, NULL, err);
+		if (ret == 0 && !all.n)
+			ret = hero_error(err, HERO_EUSAGE, "no readable archive (*.hsnap) in '%s'", args->v[0]);
+		if (ret == 0)
+			ret = hero_chain_resolve(&all, out, err);
+		hero_chain_release(&all);
+		return ret;
+	}
+	for (size_t i = 0; ret == 0 && i < args->n; i++) {
+		struct hero_link l;
+		if ((ret = hero_link_read(&l, args->v[i], err)) == 0)
+			ret = hero_chain_push(out, &l, err);
+		hero_link_release(&l);
+	}
+	return ret;
+}
+
+/* ---- verified reading and index comparisons ---- */
+
+int hero_archive_verify_file(const char *path, const struct hero_trust *trust, const struct hero_limits *lim,
+			     json_t **manifest, json_t **index, struct hero_header *hdr, struct hero_error *err)
+{
+	struct hero_areader *r = NULL;
+	struct hero_aentry e;
+	const char *text;
+	size_t len;
+	json_error_t je;
+	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
+	if ((ret = hero_areader_open(&r, fd, trust, lim, err)) < 0 || (ret = hero_areader_manifest(r, &text, &len, err)) < 0)
+		goto out;
+	if (manifest && !(*manifest = json_loadb(text, len, 0, &je))) {
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
+		goto out;
+	}
+	while ((ret = hero_areader_next(r, &e, err)) == 1)
+		;
+	if (ret < 0)
+		goto out;
+	if (index && !(*index = json_loads(hero_areader_index(r), 0, &je))) {
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: index is not valid JSON");
+		goto out;
+	}
+	if (hdr)
+		*hdr = *hero_areader_header(r);
+	ret = 0;
+out:
+	if (ret < 0) {
+		hero_error_prefix(err, "'%s'", path);
+		if (manifest) {
+			json_decref(*manifest);
+			*manifest = NULL;
+		}
+	}
+	hero_areader_free(r);
+	close(fd);
+	return ret;
+}
+
+json_t *hero_index_state(json_t *index)
+{
+	json_t *map = json_object(), *e;
+	size_t i;
+	json_array_foreach(json_object_get(index, "entries"), i, e)
+	{
+		const char *p = json_string_value(json_object_get(e, "path"));
+		const char *t = json_string_value(json_object_get(e, "type"));
+		if (!map || !p || !t || !strcmp(t, "deleted"))
+			continue;
+		if (json_object_set(map, p, e) < 0) {
+			json_decref(map);
+			return NULL;
+		}
+	}
+	return map;
+}
+
+static int same_str(json_t *a, json_t *b, const char *key)
+{
+	const char *x = json_string_value(json_object_get(a, key)), *y = json_string_value(json_object_get(b, key));
+	return (!x && !y) || (x && y && !strcmp(x, y));
+}
+
+int hero_index_check_unchanged(json_t *prev, json_t *index, const char *label, struct hero_error *err)
+{
+	json_t *map = hero_index_state(prev), *e;
+	size_t i;
+	int ret = map ? 0 : hero_error(err, HERO_EFAIL, "out of memory");
+	json_array_foreach(json_object_get(index, "entries"), i, e)
+	{
+		if (ret < 0 || !json_is_true(json_object_get(e, "unchanged")))
+			continue;
+		const char *p = json_string_value(json_object_get(e, "path"));
+		json_t *was = json_object_get(map, p ? p : "");
+		json_t *sa = json_object_get(e, "size"), *sb = json_object_get(was, "size");
+		if (!was || !same_str(e, was, "type") || !same_str(e, was, "blake2b") ||
+		    json_is_integer(sa) != json_is_integer(sb) || json_integer_value(sa) != json_integer_value(sb)) {
+			char q[256];
+			hero_path_quote(p ? p : "?", q, sizeof q);
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "archive chain refused: '%s' lists '%s' as unchanged, but its parent %s", label, q,
+					 was ? "holds other content there" : "does not hold it");
+		}
+	}
+	json_decref(map);
+	return ret;
+}
+
+int hero_hash_unhex(const char *hex, uint8_t out[32])
+{
+	if (!hex || strlen(hex) != 64)
+		return -1;
+	for (size_t i = 0; i < 32; i++) {
+		int v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = hex[2 * i + (size_t)k];
+			int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+			if (d < 0)
+				return -1;
+			v = v * 16 + d;
+		}
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* ---- the tree a chain restored ---- */
+
+static int tree_refuse(struct hero_error *err, const char *path, const char *why)
+{
+	char q[256];
+	hero_path_quote(path, q, sizeof q);
+	return hero_error(err, HERO_EINTEGRITY, "archive chain refused: the restored tree %s '%s'", why, q);
+}
+
+/* Walk the directory DFD (REL from the top); *KEPT counts what remains in it. */
+static int tree_walk(int dfd, const char *rel, json_t *want, size_t *kept, struct hero_error *err)
+{
+	int dup_fd = dup(dfd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot list '%s'", *rel ? rel : ".");
+	}
+	struct dirent *de;
+	int ret = 0;
+	*kept = 0;
+	while (ret == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *path = *rel ? hero_join(rel, de->d_name) : strdup(de->d_name);
+		struct stat st;
+		if (!path) {
+			ret = hero_error(err, HERO_EFAIL, "out of memory");
+			break;
+		}
+		json_t *e = json_object_get(want, path);
+		const char *type = json_string_value(json_object_get(e, "type"));
+		int isdir = type && !strcmp(type, "dir");
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", path);
+		} else if (S_ISDIR(st.st_mode)) {
+			size_t below = 0;
+			int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			ret = sub < 0 ? hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", path)
+				      : tree_walk(sub, path, want, &below, err);
+			if (sub >= 0)
+				close(sub);
+			if (ret == 0 && e && !isdir)
+				ret = tree_refuse(err, path, "holds a directory where the last archive lists a file:");
+			else if (ret == 0 && !e && below == 0 && unlinkat(dfd, de->d_name, AT_REMOVEDIR) < 0)
+				ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", path);
+			*kept += ret == 0 && (e || below);
+		} else if (!S_ISREG(st.st_mode) || !e || isdir) {
+			ret = tree_refuse(err, path, e ? "holds a file where the last archive lists a directory:"
+						 : "holds a path the last archive does not list:");
+		} else if ((uint64_t)json_integer_value(json_object_get(e, "size")) != (uint64_t)st.st_size) {
+			ret = tree_refuse(err, path, "holds a file of another size than the last archive lists:");
+		} else {
+			(*kept)++;
+		}
+		if (ret == 0 && e)
+			json_object_del(want, path);
+		free(path);
+	}
+	closedir(d);
+	return ret;
+}
+
+int hero_tree_check(int dfd, json_t *want, struct hero_error *err)
+{
+	size_t kept;
+	int ret = tree_walk(dfd, "", want, &kept, err);
+	if (ret == 0 && json_object_size(want)) {
+		const char *path = json_object_iter_key(json_object_iter(want));
+		ret = tree_refuse(err, path ? path : "?", "lacks a path the last archive lists:");
+	}
+	return ret;
+}
