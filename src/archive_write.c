@@ -21,18 +21,22 @@
 
 #include "blake2b.h"
 #include "internal.h"
+#include "sink.h"
 
 #define DATA_BUF (256 * 1024)
+#define OUT_SLOTS 4
+#define OUT_SLOT (1024 * 1024)
+#define TAR_RECORD 10240
 
 struct hero_awriter {
 	int fd;
 	const struct hero_seckey *sk;
 	struct hero_header hdr;
 	ZSTD_CCtx *cctx;
-	struct hero_blake2b prehash;
+	struct hero_sink *sink;  /* hashes and writes the output on its own thread */
+	size_t fill;             /* bytes used in the sink's current slot */
+	uint64_t tar_bytes;      /* tar stream length so far */
 	struct archive *tar;
-	uint8_t *zbuf;
-	size_t zcap;
 	uint8_t *dbuf;
 	json_t *index;
 	struct hero_archive_stats st;
@@ -42,26 +46,45 @@ struct hero_awriter {
 	struct hero_error cb_err; /* error raised inside a libarchive callback */
 };
 
-/* Hash and write compressed bytes. */
-static int emit(struct hero_awriter *w, const void *buf, size_t n, struct hero_error *err)
+/* Account for N bytes put in the current slot; hand it to the sink once full. */
+static int filled(struct hero_awriter *w, size_t n, struct hero_error *err)
 {
-	hero_blake2b_update(&w->prehash, buf, n);
+	w->fill += n;
 	w->st.archive_bytes += n;
-	return hero_write_all(w->fd, buf, n, "archive output", err);
+	if (w->fill < OUT_SLOT)
+		return 0;
+	w->fill = 0;
+	return hero_sink_push(w->sink, OUT_SLOT, err);
 }
 
+/* Queue raw bytes (the header frame) for hashing and writing. */
+static int emit(struct hero_awriter *w, const void *buf, size_t n, struct hero_error *err)
+{
+	const uint8_t *p = buf;
+	while (n > 0) {
+		size_t k = OUT_SLOT - w->fill < n ? OUT_SLOT - w->fill : n;
+		memcpy(hero_sink_slot(w->sink) + w->fill, p, k);
+		p += k;
+		n -= k;
+		if (filled(w, k, err) < 0)
+			return -err->code;
+	}
+	return 0;
+}
+
+/* Compress straight into the sink's slots. */
 static int compress_some(struct hero_awriter *w, const void *buf, size_t n, ZSTD_EndDirective mode,
 			 struct hero_error *err)
 {
 	ZSTD_inBuffer in = { buf, n, 0 };
 	for (;;) {
-		ZSTD_outBuffer out = { w->zbuf, w->zcap, 0 };
+		ZSTD_outBuffer out = { hero_sink_slot(w->sink) + w->fill, OUT_SLOT - w->fill, 0 };
 		size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
 		if (ZSTD_isError(left))
 			return hero_error(err, HERO_EFAIL, "zstd compression failed: %s",
 					  ZSTD_getErrorName(left));
-		if (out.pos && emit(w, w->zbuf, out.pos, err) < 0)
-			return -HERO_EFAIL;
+		if (out.pos && filled(w, out.pos, err) < 0)
+			return -err->code;
 		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
 			return 0;
 	}
@@ -75,6 +98,7 @@ static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *buf, si
 		return -1;
 	if (compress_some(w, buf, n, ZSTD_e_continue, &w->cb_err) < 0)
 		return -1;
+	w->tar_bytes += n;
 	return (la_ssize_t)n;
 }
 
@@ -118,12 +142,10 @@ static int setup_zstd(struct hero_awriter *w, const struct hero_awriter_opts *o,
 	/* Multi-threading is optional in libzstd; ignore the error of a single-threaded build. */
 	if (threads > 1)
 		ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, threads);
-	w->zcap = ZSTD_CStreamOutSize() * 4;
-	w->zbuf = malloc(w->zcap);
 	w->dbuf = malloc(DATA_BUF);
-	if (!w->zbuf || !w->dbuf)
+	if (!w->dbuf)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	return 0;
+	return hero_sink_new(&w->sink, w->fd, OUT_SLOTS, OUT_SLOT, err);
 }
 
 static int setup_tar(struct hero_awriter *w, struct hero_error *err)
@@ -133,7 +155,7 @@ static int setup_tar(struct hero_awriter *w, struct hero_error *err)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	if (archive_write_set_format_pax_restricted(w->tar) != ARCHIVE_OK ||
 	    archive_write_add_filter_none(w->tar) != ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(w->tar, 10240) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(w->tar, 0) != ARCHIVE_OK ||
 	    archive_write_open(w->tar, w, NULL, tar_write_cb, NULL) != ARCHIVE_OK)
 		return tar_error(w, "cannot start tar stream", err);
 	return 0;
@@ -157,7 +179,6 @@ int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_secke
 	memcpy(w->hdr.keyid, pk.keyid, HERO_KEYID_BYTES);
 	w->hdr.created = (uint64_t)time(NULL);
 	w->index = json_array();
-	hero_blake2b_init(&w->prehash, 64);
 	if (!w->index) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
@@ -319,15 +340,31 @@ int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype 
 	return index_add(w, &u, 0, err);
 }
 
+/* Pad the tar stream with zeros to a whole record, as the format requires:
+ * libarchive writes unblocked (bytes_per_block 0) so that entry data reaches
+ * the compressor in the caller's buffer sizes rather than 10 KiB blocks. */
+static int pad_record(struct hero_awriter *w, struct hero_error *err)
+{
+	static const uint8_t zeros[TAR_RECORD];
+	size_t n = (size_t)((TAR_RECORD - w->tar_bytes % TAR_RECORD) % TAR_RECORD);
+	return n ? compress_some(w, zeros, n, ZSTD_e_continue, err) : 0;
+}
+
+/* Once the sink has written everything: sign its prehash and append the frame. */
 static int write_signature(struct hero_awriter *w, struct hero_error *err)
 {
 	uint8_t prehash[64], frame[HERO_SIG_FRAME];
-	hero_blake2b_final(&w->prehash, prehash);
+	if (w->fill && hero_sink_push(w->sink, w->fill, err) < 0)
+		return -err->code;
+	w->fill = 0;
+	int ret = hero_sink_close(w->sink, prehash, err);
+	if (ret < 0)
+		return ret;
 	hero_put32(frame, HERO_MAGIC_SIG);
 	hero_put32(frame + 4, HERO_SIG_FRAME - 8);
 	memcpy(frame + 8, "ED", 2);
 	memcpy(frame + 10, w->hdr.keyid, HERO_KEYID_BYTES);
-	int ret = hero_sign_prehash(w->sk, prehash, frame + 18, err);
+	ret = hero_sign_prehash(w->sk, prehash, frame + 18, err);
 	if (ret < 0)
 		return ret;
 	w->st.archive_bytes += sizeof frame;
@@ -355,6 +392,8 @@ int hero_awriter_finish(struct hero_awriter *w, struct hero_archive_stats *stats
 		return ret;
 	if (archive_write_close(w->tar) != ARCHIVE_OK)
 		return tar_error(w, "cannot end tar stream", err);
+	if ((ret = pad_record(w, err)) < 0)
+		return ret;
 	if ((ret = compress_some(w, NULL, 0, ZSTD_e_end, err)) < 0)
 		return ret;
 	if ((ret = write_signature(w, err)) < 0)
@@ -371,10 +410,9 @@ void hero_awriter_free(struct hero_awriter *w)
 	w->aborting = !w->finished;
 	if (w->tar)
 		archive_write_free(w->tar);
+	hero_sink_free(w->sink);
 	ZSTD_freeCCtx(w->cctx);
 	json_decref(w->index);
-	free(w->zbuf);
 	free(w->dbuf);
-	sodium_memzero(&w->prehash, sizeof w->prehash);
 	free(w);
 }
