@@ -8,4 +8,5 @@ DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recomme
 	build-essential pkg-config ca-certificates \
 	libarchive-dev libzstd-dev libsodium-dev libsqlite3-dev libyaml-dev \
 	libcmocka-dev libjansson-dev libcurl4-openssl-dev libicu-dev \
-	sqlite3 zstd tar openssh-client openssh-server curl procps time
+	sqlite3 zstd tar openssh-client openssh-server curl procps \
+	clang libclang-rt-14-dev time
