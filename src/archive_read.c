@@ -860,12 +860,16 @@ static int check_manifest(struct hero_areader *r, struct hero_error *err)
 		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest has no service list");
 	else if (json_is_true(json_object_get(m, "encrypted")) != !!(r->hdr.flags & HERO_FLAG_ENCRYPTED))
 		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest and header disagree on encryption");
+	else if (json_is_string(json_object_get(m, "parent")) != !!(r->hdr.flags & HERO_FLAG_INCREMENTAL))
+		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest parent and header disagree on the increment");
 	json_decref(m);
 	return ret;
 }
 
 int hero_areader_manifest(struct hero_areader *r, const char **json, size_t *len, struct hero_error *err)
 {
+	if (!r->tar)
+		return hero_error(err, HERO_EUSAGE, "archive is encrypted: give --identity FILE or a passphrase");
 	if (r->manifest) {
 		*json = r->manifest;
 		*len = r->manifest_len;
