@@ -41,6 +41,13 @@ long long hero_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long hero_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int db_error(struct hero_journal *j, struct hero_error *err, const char *what)
 {
 	return hero_error(err, HERO_EFAIL, "journal '%s': %s: %s", j->path, what, sqlite3_errmsg(j->db));

@@ -98,7 +98,9 @@ int hero_journal_secret_get(struct hero_journal *j, const char *id, const char *
 int hero_journal_secret_delete(struct hero_journal *j, const char *id, struct hero_error *err);
 void hero_journal_secret_free(char *value);
 
-/* Milliseconds since the epoch (the journal's timestamps). */
+/* Milliseconds since the epoch (the journal's timestamps), and of a monotonic
+ * clock (deadlines). */
 long long hero_now_ms(void);
+long long hero_mono_ms(void);
 
 #endif
