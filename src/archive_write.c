@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "blake2b.h"
+#include "crypt.h"
 #include "internal.h"
 #include "sink.h"
 
@@ -44,6 +45,14 @@ struct hero_awriter {
 	int manifest_done;
 	int finished;
 	int aborting;  /* freeing an unfinished writer: emit nothing more */
+	/* Encrypted body (formats/hero-archive-v1.md section 7): the compressed
+	 * stream collects in PBUF and leaves as one crypt frame per full chunk. */
+	int crypt;
+	crypto_secretstream_xchacha20poly1305_state ss;
+	uint8_t ss_header[crypto_secretstream_xchacha20poly1305_HEADERBYTES];
+	int ss_header_sent;
+	uint8_t *pbuf, *cbuf;
+	size_t pfill;
 	struct hero_error cb_err; /* error raised inside a libarchive callback */
 };
 
@@ -73,21 +82,45 @@ static int emit(struct hero_awriter *w, const void *buf, size_t n, struct hero_e
 	return 0;
 }
 
-/* Compress straight into the sink's slots. */
+/* Seal the plaintext collected in PBUF as one crypt frame; FINAL marks the last. */
+static int crypt_flush(struct hero_awriter *w, int final, struct hero_error *err)
+{
+	const size_t hb = crypto_secretstream_xchacha20poly1305_HEADERBYTES;
+	size_t head = w->ss_header_sent ? 0 : hb;
+	size_t size = head + w->pfill + crypto_secretstream_xchacha20poly1305_ABYTES;
+	hero_put32(w->cbuf, HERO_MAGIC_CRYPT);
+	hero_put32(w->cbuf + 4, (uint32_t)size);
+	memcpy(w->cbuf + 8, w->ss_header, head);
+	crypto_secretstream_xchacha20poly1305_push(&w->ss, w->cbuf + 8 + head, NULL, w->pbuf, w->pfill, NULL, 0,
+						   final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL
+							 : crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+	w->ss_header_sent = 1;
+	w->pfill = 0;
+	return emit(w, w->cbuf, 8 + size, err);
+}
+
+/* Compress straight into the sink's slots (or, encrypted, into PBUF). */
 static int compress_some(struct hero_awriter *w, const void *buf, size_t n, ZSTD_EndDirective mode,
 			 struct hero_error *err)
 {
 	ZSTD_inBuffer in = { buf, n, 0 };
 	for (;;) {
 		ZSTD_outBuffer out = { hero_sink_slot(w->sink) + w->fill, OUT_SLOT - w->fill, 0 };
+		if (w->crypt)
+			out = (ZSTD_outBuffer){ w->pbuf + w->pfill, HERO_CRYPT_CHUNK - w->pfill, 0 };
 		size_t left = ZSTD_compressStream2(w->cctx, &out, &in, mode);
 		if (ZSTD_isError(left))
 			return hero_error(err, HERO_EFAIL, "zstd compression failed: %s",
 					  ZSTD_getErrorName(left));
-		if (out.pos && filled(w, out.pos, err) < 0)
+		if (w->crypt) {
+			w->pfill += out.pos;
+			if (w->pfill == HERO_CRYPT_CHUNK && crypt_flush(w, 0, err) < 0)
+				return -err->code;
+		} else if (out.pos && filled(w, out.pos, err) < 0) {
 			return -err->code;
+		}
 		if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
-			return 0;
+			return mode == ZSTD_e_end && w->crypt ? crypt_flush(w, 1, err) : 0;
 	}
 }
 
@@ -113,10 +146,11 @@ static int tar_error(struct hero_awriter *w, const char *what, struct hero_error
 	return hero_error(err, HERO_EFAIL, "%s: %s", what, archive_error_string(w->tar));
 }
 
-static void put_header(uint8_t out[HERO_HEADER_FRAME], const struct hero_header *h)
+/* The fixed header frame; EXTRA bytes of extension follow it (encryption). */
+static void put_header(uint8_t out[HERO_HEADER_FRAME], const struct hero_header *h, size_t extra)
 {
 	hero_put32(out, HERO_MAGIC_HEADER);
-	hero_put32(out + 4, HERO_HEADER_FRAME - 8);
+	hero_put32(out + 4, (uint32_t)(HERO_HEADER_FRAME - 8 + extra));
 	memcpy(out + 8, "HEROSNAP", 8);
 	out[16] = h->major;
 	out[17] = h->minor;
@@ -166,6 +200,45 @@ static int setup_tar(struct hero_awriter *w, struct hero_error *err)
 	return 0;
 }
 
+static int start_plain(struct hero_awriter *w, struct hero_error *err)
+{
+	uint8_t hdr[HERO_HEADER_FRAME];
+	put_header(hdr, &w->hdr, 0);
+	return emit(w, hdr, sizeof hdr, err);
+}
+
+/* The header frame with its encryption extension; the payload key starts the stream. */
+static int start_encrypted(struct hero_awriter *w, const struct hero_awriter_opts *o, struct hero_error *err)
+{
+	uint8_t fk[HERO_FILE_KEY_BYTES], key[crypto_secretstream_xchacha20poly1305_KEYBYTES], *ext = NULL;
+	size_t ext_len = 0;
+	w->hdr.flags |= HERO_FLAG_ENCRYPTED;
+	int ret = hero_crypt_seal(o->recipients, o->n_recipients, o->passphrase, w->hdr.archive_id, fk, &ext,
+				  &ext_len, err);
+	if (ret < 0)
+		return ret;
+	hero_crypt_payload_key(fk, w->hdr.archive_id, key);
+	crypto_secretstream_xchacha20poly1305_init_push(&w->ss, w->ss_header, key);
+	sodium_memzero(fk, sizeof fk);
+	sodium_memzero(key, sizeof key);
+	w->pbuf = malloc(HERO_CRYPT_CHUNK);
+	w->cbuf = malloc(8 + crypto_secretstream_xchacha20poly1305_HEADERBYTES + HERO_CRYPT_CHUNK +
+			 crypto_secretstream_xchacha20poly1305_ABYTES);
+	uint8_t hdr[HERO_HEADER_FRAME + 4];
+	if (!w->pbuf || !w->cbuf) {
+		free(ext);
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	w->crypt = 1;
+	put_header(hdr, &w->hdr, 4 + ext_len);
+	hero_put32(hdr + HERO_HEADER_FRAME, (uint32_t)ext_len);
+	ret = emit(w, hdr, sizeof hdr, err);
+	if (ret == 0)
+		ret = emit(w, ext, ext_len, err);
+	free(ext);
+	return ret;
+}
+
 int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_seckey *sk,
 		      const struct hero_awriter_opts *opts, struct hero_error *err)
 {
@@ -190,9 +263,11 @@ int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_secke
 	}
 	if ((ret = setup_zstd(w, opts, err)) < 0)
 		goto out;
-	uint8_t hdr[HERO_HEADER_FRAME];
-	put_header(hdr, &w->hdr);
-	if ((ret = emit(w, hdr, sizeof hdr, err)) < 0)
+	if (opts && (opts->n_recipients || opts->passphrase))
+		ret = start_encrypted(w, opts, err);
+	else
+		ret = start_plain(w, err);
+	if (ret < 0)
 		goto out;
 	if ((ret = setup_tar(w, err)) < 0)
 		goto out;
@@ -345,9 +420,7 @@ int hero_awriter_file(struct hero_awriter *w, const char *path, enum hero_etype 
 	return index_add(w, &u, 0, err);
 }
 
-/* Pad the tar stream with zeros to a whole record, as the format requires:
- * libarchive writes unblocked (bytes_per_block 0) so that entry data reaches
- * the compressor in the caller's buffer sizes rather than 10 KiB blocks. */
+/* Pad the tar stream with zeros to a whole record, as the format requires. */
 static int pad_record(struct hero_awriter *w, struct hero_error *err)
 {
 	static const uint8_t zeros[TAR_RECORD];
@@ -417,6 +490,9 @@ void hero_awriter_free(struct hero_awriter *w)
 		archive_write_free(w->tar);
 	hero_sink_free(w->sink);
 	ZSTD_freeCCtx(w->cctx);
+	sodium_memzero(&w->ss, sizeof w->ss);
+	free(w->pbuf);
+	free(w->cbuf);
 	json_decref(w->index);
 	free(w->dbuf);
 	free(w);

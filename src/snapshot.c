@@ -260,7 +260,7 @@ static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct pla
 	close(tfd);
 	unlink(tmp); /* the backup API creates it afresh */
 	char *src = hero_join(c->o->root, e->path);
-	int ret = src ? hero_sqlite_snapshot(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = src ? hero_sqlite_snapshot_temp(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
 	free(src);
 	if (ret == 0 && e->st->context_column && c->o->contexts && c->o->contexts->n)
 		ret = hero_ctxdb_filter(tmp, e->st->context_column, c->o->contexts, err);

@@ -17,7 +17,9 @@ static int db_error(sqlite3 *db, const char *what, const char *path, struct hero
 	return hero_error(err, HERO_EFAIL, "%s '%s': %s", what, path, db ? sqlite3_errmsg(db) : "out of memory");
 }
 
-int hero_sqlite_snapshot(const char *src, const char *dst, struct hero_error *err)
+/* DURABLE: DST is written with a journal and fsync'd; otherwise it is a
+ * temporary copy, read once and removed, written with neither. */
+static int copy_db(const char *src, const char *dst, int durable, struct hero_error *err)
 {
 	sqlite3 *from = NULL, *to = NULL;
 	int ret = 0;
@@ -29,6 +31,11 @@ int hero_sqlite_snapshot(const char *src, const char *dst, struct hero_error *er
 	if (sqlite3_open_v2(dst, &to, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
 	    SQLITE_OK) {
 		ret = db_error(to, "cannot create database copy", dst, err);
+		goto out;
+	}
+	if (!durable && sqlite3_exec(to, "PRAGMA synchronous=OFF; PRAGMA journal_mode=OFF", NULL, NULL, NULL) !=
+			       SQLITE_OK) {
+		ret = db_error(to, "cannot set up database copy", dst, err);
 		goto out;
 	}
 	sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
@@ -54,7 +61,7 @@ out:
 	sqlite3_close(from);
 	if (sqlite3_close(to) != SQLITE_OK && ret == 0)
 		ret = hero_error(err, HERO_EFAIL, "cannot close database copy '%s'", dst);
-	if (ret == 0) {
+	if (ret == 0 && durable) {
 		int fd = open(dst, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return hero_error(err, HERO_EFAIL, "cannot reopen database copy '%s'", dst);
@@ -62,6 +69,16 @@ out:
 		close(fd);
 	}
 	return ret;
+}
+
+int hero_sqlite_snapshot(const char *src, const char *dst, struct hero_error *err)
+{
+	return copy_db(src, dst, 1, err);
+}
+
+int hero_sqlite_snapshot_temp(const char *src, const char *dst, struct hero_error *err)
+{
+	return copy_db(src, dst, 0, err);
 }
 
 static int first_row_text(sqlite3 *db, const char *sql, char *buf, size_t n)

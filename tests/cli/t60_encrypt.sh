@@ -1,0 +1,96 @@
+#!/bin/bash
+# Sovereignty export: a context encrypted to its owner (X25519 identity) or to a
+# passphrase, still signed; restorable only with the key; truncation, reordering,
+# duplication and the wrong key refused; without a key inspect still verifies.
+. "$(dirname "$0")/lib.sh"
+FR=$HERO_BUILD/tests/hero-frames
+I1=$T/i1 I2=$T/i2 A=$T/alice.hsnap
+q() { sqlite3 -readonly "$1" "$2"; }
+
+echo "== keys: the instance signs, alice and bob own X25519 identities"
+expect_code 0 hero-snap keygen --encryption -s "$T/alice.key" -p "$T/alice.pub" --no-passphrase
+expect_grep 'identity' "$T/err"
+[ "$(stat -c %a "$T/alice.key")" = 600 ] || fail "identity not 0600"
+grep -q 'hero-snap recipient key' "$T/alice.pub" || fail "recipient key file comment"
+expect_code 0 hero-snap keygen --encryption -s "$T/bob.key" -p "$T/bob.pub" --no-passphrase
+# an encryption key is not a signing key, and the reverse
+expect_code 1 hero-snap -s "$T/alice.key" -o "$T/x.hsnap" --root "$T" --context x
+expect_code 1 hero-restore --identity "$KEYS/test.key" -p "$KEYS/test.pub" --root "$T/nope" "$A"
+
+echo "== export alice, encrypted to her"
+expect_code 0 "$SAMPLE" --root "$I1" --size 8M --contexts alice,bravo --seed 21
+expect_code 0 "$SAMPLE" --root "$I2" --size 2M --contexts carol --seed 22
+# a distinct instance has its own key space in the shared databases
+sqlite3 "$I2/var/hero_biz/biz.db" "UPDATE customers SET id = id + 1000000; UPDATE invoices SET id = id + 1000000, customer_id = customer_id + 1000000;"
+sqlite3 "$I2/var/hero_foundry/foundry.db" "UPDATE files SET id = id + 1000000"
+sqlite3 "$I2/var/hero_voice/voice.db" "UPDATE recordings SET id = id + 1000000"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$A" --root "$I1" --context alice --encrypt-to "$T/alice.pub"
+zstd -dcq "$A" >/dev/null 2>&1 && [ -s "$T/plain" ] && fail "an encrypted body decompressed"
+grep -qaF SENTINEL-alice "$A" && fail "plaintext in the encrypted archive"
+grep -qaF OSIS_MASTER_KEY "$A" && fail "manifest readable without the key"
+
+echo "== without the key: inspect shows signer, recipients and size, and verifies the signature"
+expect_code 0 hero-inspect "$A"
+expect_grep 'encrypted  yes, to 1 recipient' "$T/out"
+expect_grep 'signed by  2cd288805a534108' "$T/out"
+expect_code 0 hero-inspect --verify -p "$KEYS/test.pub" "$A"
+expect_grep 'signature verified' "$T/out"
+expect_code 0 hero-inspect --json "$A"
+expect_grep '"encrypted":true' "$T/out"
+expect_grep '"recipients":1' "$T/out"
+
+echo "== without the key a restore fails clearly and writes nothing"
+h=$(tree_hash "$I2")
+expect_code 2 hero-restore -p "$KEYS/test.pub" --root "$I2" "$A"
+expect_grep 'archive is encrypted: give --identity FILE or a passphrase' "$T/err"
+[ "$(tree_hash "$I2")" = "$h" ] || fail "target changed"
+ls -a "$T" | grep -q hero-staging && fail "staging left behind"
+
+echo "== the wrong identity is refused"
+expect_code 3 hero-restore --identity "$T/bob.key" -p "$KEYS/test.pub" --root "$I2" "$A"
+expect_grep 'not encrypted to this identity' "$T/err"
+[ "$(tree_hash "$I2")" = "$h" ] || fail "target changed"
+
+echo "== with the identity: inspect shows the manifest, restore imports alice"
+expect_code 0 hero-inspect --verify --identity "$T/alice.key" -p "$KEYS/test.pub" "$A"
+expect_grep 'encrypted  yes' "$T/out"
+expect_grep 'hero_osis' "$T/out"
+expect_code 0 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$I2" --allow-missing-secrets "$A"
+cmp -s <(q "$I1/var/hero_osis/alice/objects.db" .dump) <(q "$I2/var/hero_osis/alice/objects.db" .dump) || fail "objects differ"
+cmp -s <(cd "$I1/var/hero_foundry/files/alice" && find . -type f ! -name '*.tmp' ! -path '*/.cache/*' | sort | xargs sha256sum) \
+	<(cd "$I2/var/hero_foundry/files/alice" && find . -type f | sort | xargs sha256sum) || fail "files differ"
+[ -d "$I2/var/hero_osis/carol" ] || fail "the target's own context was touched"
+
+echo "== a passphrase instead of a recipient"
+printf 'correct horse battery staple\n' >"$T/pw"; printf 'wrong horse\n' >"$T/bad"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/pw.hsnap" --root "$I1" --context alice --encrypt-passphrase-file "$T/pw"
+expect_code 0 hero-inspect "$T/pw.hsnap"
+expect_grep 'to a passphrase' "$T/out"
+expect_code 3 hero-restore --passphrase-file "$T/bad" -p "$KEYS/test.pub" --root "$T/i3" --allow-missing-secrets "$T/pw.hsnap"
+expect_grep 'wrong passphrase' "$T/err"
+[ -e "$T/i3" ] && fail "refused restore created the target"
+expect_code 0 hero-restore --passphrase-file "$T/pw" -p "$KEYS/test.pub" --root "$T/i3" --allow-missing-secrets "$T/pw.hsnap"
+cmp -s <(q "$I1/var/hero_osis/alice/objects.db" .dump) <(q "$T/i3/var/hero_osis/alice/objects.db" .dump) || fail "objects differ"
+expect_code 2 hero-snap -s "$KEYS/test.key" -o "$T/x.hsnap" --root "$I1" --encrypt-to "$T/alice.pub" --encrypt-passphrase-file "$T/pw"
+
+echo "== chunks dropped, swapped or repeated are refused"
+"$FR" list "$A" >"$T/frames"
+n=$(wc -l <"$T/frames")
+chunks=$(grep -c ' 0x184d2a51 ' "$T/frames")
+[ "$chunks" -ge 3 ] || fail "want at least 3 chunks to reorder, got $chunks"
+last=$((n - 2))   # the final chunk; frame n-1 is the signature
+rm -rf "$T/i4"
+for op in "drop $last" "drop 1" "drop 2" "swap 1 2" "swap 2 $last" "dup 1" "dup $last"; do
+	"$FR" $op "$A" "$T/bad.hsnap" || fail "hero-frames $op"
+	expect_code 3 hero-inspect --identity "$T/alice.key" --list "$T/bad.hsnap"
+	expect_code 3 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i4" --allow-missing-secrets "$T/bad.hsnap"
+	[ -e "$T/i4" ] && fail "$op: refused restore created the target"
+	echo "refused: $op ($(head -c 120 "$T/err"))"
+done
+# the final chunk cut off, signature kept: detected as truncation even before the signature
+"$FR" drop "$last" "$A" "$T/bad.hsnap"
+expect_code 3 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i4" --allow-missing-secrets "$T/bad.hsnap"
+expect_grep 'no final chunk' "$T/err"
+# without the key, the signature still catches every change
+expect_code 3 hero-inspect --verify -p "$KEYS/test.pub" "$T/bad.hsnap"
+echo ok
