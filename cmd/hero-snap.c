@@ -21,7 +21,7 @@ struct snap_cli {
 	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir, *enc_passfile;
 	const char *parent, *metrics, *trustdir;
 	struct hero_strlist services, contexts, recipients, pubs;
-	int level, threads, progress, json, hooks;
+	int level, threads, progress, json, hooks, include_secrets;
 	struct run_metrics *rm;
 };
 
@@ -78,7 +78,7 @@ static _Noreturn void usage(int code)
 	fprintf(f, "usage: hero-snap -s SECKEY -o FILE|- [--service NAME]... [--context NAME]...\n"
 		   "                 [--root DIR] [--manifests DIR] [--passphrase-file FILE]\n"
 		   "                 [--level N] [--threads N] [--tmpdir DIR] [--hooks] [--json] [--quiet|--progress]\n"
-		   "                 [--encrypt-to RECIPIENT.pub]... [--encrypt-passphrase-file FILE]\n"
+		   "                 [--encrypt-to RECIPIENT.pub]... [--encrypt-passphrase-file FILE] [--include-secrets]\n"
 		   "                 [--parent ARCHIVE [-p PUBKEY]... [--trusted-keys DIR]] [--metrics FILE]\n"
 		   "       hero-snap prune DIR [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
 		   "                 [--dry-run] [--json] [--metrics FILE]\n"
@@ -139,7 +139,7 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 
 static void parse(struct snap_cli *c, int argc, char **argv)
 {
-	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_JSON, O_LEVEL, O_MANIFESTS, O_METRICS, O_PARENT, O_PASSFILE,
+	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_INCSECRETS, O_JSON, O_LEVEL, O_MANIFESTS, O_METRICS, O_PARENT, O_PASSFILE,
 	       O_PROGRESS, O_ROOT, O_SERVICE, O_THREADS, O_TMPDIR, O_TRUSTDIR, O_VERSION };
 	static const struct option opts[] = {
 		{ "context", required_argument, NULL, O_CONTEXT },
@@ -147,6 +147,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		{ "encrypt-to", required_argument, NULL, O_ENCTO },
 		{ "help", no_argument, NULL, 'h' },
 		{ "hooks", no_argument, NULL, O_HOOKS },
+		{ "include-secrets", no_argument, NULL, O_INCSECRETS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "level", required_argument, NULL, O_LEVEL },
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
@@ -178,6 +179,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		case O_ENCPASS: c->enc_passfile = optarg; break;
 		case O_ENCTO: hero_strlist_push(&c->recipients, optarg); break;
 		case O_HOOKS: c->hooks = 1; break;
+		case O_INCSECRETS: c->include_secrets = 1; break;
 		case O_JSON: c->json = 1; break;
 		case O_LEVEL: c->level = atoi(optarg); break;
 		case O_MANIFESTS: c->manifests = optarg; break;
@@ -203,6 +205,8 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		fe_die(HERO_EUSAGE, "no output: give -o FILE or -o - for stdout");
 	if (c->json && !strcmp(c->output, "-"))
 		fe_die(HERO_EUSAGE, "can't combine --json with -o - (stdout carries the archive)");
+	if (c->include_secrets && !c->recipients.n && !c->enc_passfile)
+		fe_die(HERO_EUSAGE, "secret values travel only encrypted: --include-secrets needs --encrypt-to or --encrypt-passphrase-file");
 	if (c->recipients.n && c->enc_passfile)
 		fe_die(HERO_EUSAGE, "can't combine --encrypt-to and --encrypt-passphrase-file");
 	if ((c->pubs.n || c->trustdir) && !c->parent)
@@ -310,7 +314,7 @@ static int cmd_snapshot(int argc, char **argv)
 	int show = fe_progress_enabled(c.progress);
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
-				    .tmpdir = c.tmpdir, .hooks = c.hooks, .recipients = rcpt,
+				    .tmpdir = c.tmpdir, .hooks = c.hooks, .include_secrets = c.include_secrets, .recipients = rcpt,
 				    .n_recipients = c.recipients.n, .passphrase = encpass, .parent = c.parent,
 				    .parent_trust = &ptrust, .progress = show ? progress_cb : NULL };
 	struct hero_snap_result res;

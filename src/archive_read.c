@@ -975,7 +975,16 @@ static int check_entry(struct hero_areader *r, struct archive_entry *e, char *pa
 	size_t len = strlen(path);
 	if (type == AE_IFDIR && len > 1 && path[len - 1] == '/')
 		path[len - 1] = '\0';
-	int ret = hero_path_check(path, &r->lim, err);
+	char *checked = path;
+	if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
+		/* secret values: only inside the encryption layer (section 7.4) */
+		if (!(r->hdr.flags & HERO_FLAG_ENCRYPTED))
+			return refuse(err, path, "holds secret values outside an encrypted archive");
+		if (type != AE_IFREG)
+			return refuse(err, path, "is not a regular file");
+		checked = path + strlen(HERO_SECRETS_PREFIX);
+	}
+	int ret = hero_path_check(checked, &r->lim, err);
 	if (ret < 0)
 		return ret;
 	if (r->n_seen >= r->lim.max_entries)
@@ -988,7 +997,7 @@ static int check_entry(struct hero_areader *r, struct archive_entry *e, char *pa
 	if (r->total_bytes > r->lim.max_total_bytes)
 		return refuse(err, path, "takes the archive above the total size cap (raise with --max-total-size)");
 	r->index_budget += 6 * (uint64_t)len + 512;
-	return hero_claims_add(&r->claims, path, type == AE_IFDIR, err);
+	return hero_claims_add(&r->claims, checked, type == AE_IFDIR, err);
 }
 
 static enum hero_etype index_type(const char *s)

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 
 #include "internal.h"
+#include "secretfile.h"
 
 static double now_s(void)
 {
@@ -145,20 +146,6 @@ static int push_unique(struct hero_strlist *out, const char *name, size_t len, s
 	return hero_strlist_push(out, buf) < 0 ? hero_error(err, HERO_EFAIL, "out of memory") : 0;
 }
 
-/* NAME of a line "export NAME=..." or "NAME=..."; length 0 if none. */
-static size_t line_name(const char *line, const char **start)
-{
-	while (*line == ' ' || *line == '\t')
-		line++;
-	if (!strncmp(line, "export ", 7))
-		line += 7;
-	while (*line == ' ')
-		line++;
-	*start = line;
-	size_t n = strspn(line, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
-	return line[n] == '=' ? n : 0;
-}
-
 static int names_from(FILE *f, struct hero_strlist *out, int whole_lines, struct hero_error *err)
 {
 	char line[4096];
@@ -170,7 +157,7 @@ static int names_from(FILE *f, struct hero_strlist *out, int whole_lines, struct
 			start = line;
 			n = strcspn(line, " \t\r\n=");
 		} else {
-			n = line_name(line, &start);
+			n = hero_secret_line_name(line, &start);
 		}
 		ret = push_unique(out, start, n, err);
 	}

@@ -25,6 +25,7 @@
 #include "hero/hooks.h"
 #include "internal.h"
 #include "plan.h"
+#include "secretfile.h"
 #include "sqlite_util.h"
 #include "swap.h"
 
@@ -32,7 +33,7 @@
 #define INCOMING ".hero/incoming"
 
 /* Where an archive entry goes. */
-enum dest { D_SKIP = 0, D_STAGE, D_INCOMING };
+enum dest { D_SKIP = 0, D_STAGE, D_INCOMING, D_SECRET };
 
 struct where {
 	enum dest dest;
@@ -62,6 +63,7 @@ struct restore {
 	struct hero_strlist from, to; /* contexts restored, and their names in the target */
 	struct column_db *cdb;
 	size_t n_cdb;
+	struct hero_strlist secret_paths, secret_incoming; /* secrets files carried encrypted */
 	struct hero_strlist log; /* lines for .hero/restore.log */
 	uint8_t *buf;
 	uint64_t bytes, n_incoming;
@@ -224,6 +226,10 @@ static int check_secrets(struct restore *x)
 	int ret = hero_secret_names(x->o->inv, x->o->root, x->o->secrets_command, &have, x->err);
 	json_t *s, *n;
 	size_t i, j;
+	/* names the archive carries (encrypted) will be added to the target */
+	json_array_foreach(json_object_get(x->manifest, "secrets_included"), i, n)
+		if (ret == 0 && json_string_value(n) && hero_strlist_push(&have, json_string_value(n)) < 0)
+			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
 	json_array_foreach(x->selected, i, s)
 		json_array_foreach(json_object_get(s, "secrets"), j, n)
 	{
@@ -254,6 +260,11 @@ static int check_secrets(struct restore *x)
 static int classify(struct restore *x, const char *path, struct where *w)
 {
 	memset(w, 0, sizeof *w);
+	if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
+		w->dest = D_SECRET; /* merged into the target's secrets file */
+		w->path = strdup(path + strlen(HERO_SECRETS_PREFIX));
+		return w->path ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
+	}
 	json_t *s, *d;
 	size_t i, j;
 	json_array_foreach(x->selected, i, s)
@@ -368,6 +379,13 @@ static int extract(struct restore *x, const struct hero_aentry *e)
 		char *incoming = NULL;
 		if ((ret = add_column_db(x, &w, &incoming)) == 0)
 			ret = extract_to(x, incoming, e);
+	} else if (w.dest == D_SECRET) {
+		char name[64];
+		snprintf(name, sizeof name, INCOMING "/secrets-%zu", x->secret_paths.n);
+		if (hero_strlist_push(&x->secret_paths, w.path) < 0 || hero_strlist_push(&x->secret_incoming, name) < 0)
+			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
+		else
+			ret = extract_to(x, name, e);
 	} else {
 		ret = extract_to(x, w.path, e);
 	}
@@ -411,6 +429,19 @@ static int staged_full_path(const struct restore *x, const char *rel, char *buf,
 	return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
+/* Whether the target's manifests declare PATH as an instance-wide secrets file. */
+static int target_declares_secrets(const struct restore *x, const char *path)
+{
+	for (size_t i = 0; x->o->inv && i < x->o->inv->n; i++) {
+		const struct hero_service *s = &x->o->inv->services[i];
+		for (size_t j = 0; j < s->n_state; j++)
+			if (s->state[j].type == HERO_STATE_SECRETS && !hero_state_per_context(&s->state[j]) &&
+			    !strcmp(s->state[j].path, path))
+				return 1;
+	}
+	return 0;
+}
+
 /* Every entry lies inside the state its service declares; every restored
  * database passes integrity_check and foreign_key_check. */
 static int check_entries(struct restore *x)
@@ -423,6 +454,13 @@ static int check_entries(struct restore *x)
 		const char *path = jstr(e, "path");
 		if (!strcmp(jstr(e, "type"), "deleted"))
 			continue;
+		if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
+			if (!target_declares_secrets(x, path + strlen(HERO_SECRETS_PREFIX)))
+				return hero_error(x->err, HERO_EINTEGRITY,
+						  "archive refused: secrets file '%.200s' is not declared by the target's manifests",
+						  path + strlen(HERO_SECRETS_PREFIX));
+			continue;
+		}
 		json_t *s = find_service(x->manifest, jstr(e, "service"));
 		const char *ctx = json_string_value(json_object_get(e, "context"));
 		if (!s || !covered_by_service(s, path, ctx))
@@ -553,6 +591,91 @@ out:
 	return ret;
 }
 
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t got;
+	while (m && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		fwrite(chunk, 1, got, m);
+	fclose(f);
+	if (m)
+		fclose(m);
+	return buf;
+}
+
+/* Create PATH in staging (parents too) holding TEXT, with MODE, fsync'd. */
+static int write_staged(struct restore *x, const char *path, const char *text, mode_t mode)
+{
+	char *parent, *base;
+	int ret = hero_split_path(path, &parent, &base, x->err);
+	if (ret < 0)
+		return ret;
+	if (strcmp(parent, ".") != 0)
+		ret = hero_mkdirs_at(x->swap.stagingfd, parent, x->err);
+	free(parent);
+	free(base);
+	if (ret < 0)
+		return ret;
+	int fd = openat(x->swap.stagingfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot create '%s' in staging", path);
+	ret = hero_write_all(fd, text, strlen(text), path, x->err);
+	if (ret == 0 && fchmod(fd, mode) < 0)
+		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", path);
+	if (ret == 0)
+		ret = hero_fsync(fd, path, x->err);
+	close(fd);
+	return ret;
+}
+
+/* The target's secrets file, plus the names it lacks from the archive's copy;
+ * the target's own values always win. Written new into staging (0600). */
+static int merge_secrets(struct restore *x)
+{
+	int ret = 0;
+	for (size_t i = 0; i < x->secret_paths.n && ret == 0; i++) {
+		const char *path = x->secret_paths.v[i];
+		char staged[8192], incoming[8192];
+		char *live = hero_join(x->o->root, path);
+		if (!live || staged_full_path(x, x->secret_incoming.v[i], incoming, sizeof incoming) < 0 ||
+		    staged_full_path(x, path, staged, sizeof staged) < 0) {
+			free(live);
+			return hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", path);
+		}
+		char *mine = x->swap.root_exists ? read_text(live) : NULL, *theirs = read_text(incoming), *merged = NULL;
+		struct hero_strlist added = { 0 };
+		free(live);
+		ret = theirs ? hero_secrets_merge(mine, theirs, &merged, &added, x->err)
+			     : hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
+		if (ret == 0)
+			ret = write_staged(x, path, merged, 0600);
+		if (ret == 0) {
+			char line[1024] = "";
+			size_t off = 0;
+			for (size_t k = 0; k < added.n && off < sizeof line; k++)
+				off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", k ? ", " : "", added.v[k]);
+			say(x, "secrets added to %s: %s", path, added.n ? line : "none (the target has them all)");
+			char entry[1200];
+			snprintf(entry, sizeof entry, "secrets added to %s: %s", path, added.n ? line : "none");
+			hero_strlist_push(&x->log, entry);
+		}
+		char *bufs[] = { mine, theirs, merged };
+		for (size_t k = 0; k < 3; k++)
+			if (bufs[k]) {
+				memset(bufs[k], 0, strlen(bufs[k]));
+				free(bufs[k]);
+			}
+		hero_strlist_release(&added);
+	}
+	return ret;
+}
+
 static int merge_rows(struct restore *x)
 {
 	for (size_t i = 0; i < x->n_cdb; i++) {
@@ -586,7 +709,7 @@ static int owned_derived(const struct restore *x, json_t *svc, const char *rel, 
 static int owned(void *ctx, const char *rel)
 {
 	struct restore *x = ctx;
-	if (!strcmp(rel, ".hero/restore.log"))
+	if (!strcmp(rel, ".hero/restore.log") || in_list(&x->secret_paths, rel))
 		return 1;
 	json_t *s, *d;
 	size_t i, j;
@@ -947,7 +1070,7 @@ static int commit(struct restore *x)
 		if ((ret = run_hooks(x, 0)) < 0)
 			return ret;
 	}
-	if ((ret = merge_rows(x)) < 0 || (ret = hero_swap_carry(&x->swap, owned, x, &x->res->kept, x->err)) < 0 ||
+	if ((ret = merge_secrets(x)) < 0 || (ret = merge_rows(x)) < 0 || (ret = hero_swap_carry(&x->swap, owned, x, &x->res->kept, x->err)) < 0 ||
 	    (ret = write_log(x)) < 0)
 		return ret;
 	return hero_swap_commit(&x->swap, x->err);
@@ -1013,6 +1136,8 @@ out:
 	hero_strlist_release(&x.from);
 	hero_strlist_release(&x.to);
 	hero_strlist_release(&x.log);
+	hero_strlist_release(&x.secret_paths);
+	hero_strlist_release(&x.secret_incoming);
 	free(x.buf);
 	return ret;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "hero/lock.h"
 #include "internal.h"
 #include "plan.h"
+#include "secretfile.h"
 #include "sqlite_util.h"
 
 static const char *class_name(enum hero_class c)
@@ -131,7 +133,7 @@ static int scope_json(json_t *m, const struct hero_snap_opts *o)
 
 static char *build_manifest(const struct hero_snap_opts *o, const struct hero_plan *p,
 			    const struct hero_header *h, const char *instance_id, const char *parent,
-			    struct hero_error *err)
+			    const struct hero_secret_set *secrets, struct hero_error *err)
 {
 	char id[2 * HERO_ID_BYTES + 1], when[32];
 	hero_hex(h->archive_id, HERO_ID_BYTES, id);
@@ -141,6 +143,8 @@ static char *build_manifest(const struct hero_snap_opts *o, const struct hero_pl
 	json_object_set_new(m, "format_version", json_string("1.0"));
 	json_object_set_new(m, "tool", json_string("hero-snap " HERO_VERSION));
 	json_object_set_new(m, "archive_id", json_string(id));
+	if (secrets)
+		json_object_set_new(m, "secrets_included", strlist_json(&secrets->names));
 	json_object_set_new(m, "created", json_string(when));
 	json_object_set_new(m, "instance_id", json_string(instance_id));
 	scope_json(m, o);
@@ -399,6 +403,45 @@ static int check_parent(const struct hero_snap_opts *o, const struct hero_increm
 	return ret;
 }
 
+/* The secret values the archived services declare, from the instance's secrets files. */
+static int collect_secrets(const struct hero_snap_opts *o, const struct hero_plan *p, struct hero_secret_set *out,
+			   struct hero_error *err)
+{
+	struct hero_strlist needed = { 0 };
+	int ret = 0;
+	for (size_t i = 0; i < o->inv->n && ret == 0; i++) {
+		const struct hero_strlist *names = &o->inv->services[i].secrets;
+		for (size_t j = 0; p->svc[i].selected && j < names->n && ret == 0; j++)
+			if (hero_strlist_push(&needed, names->v[j]) < 0)
+				ret = hero_error(err, HERO_EFAIL, "out of memory");
+	}
+	if (ret == 0)
+		ret = hero_secrets_collect(o->inv, o->root, &needed, out, err);
+	hero_strlist_release(&needed);
+	return ret;
+}
+
+/* Each collected secrets file as the entry .hero/secrets/PATH (encrypted archives only). */
+static int write_secrets(struct hero_awriter *w, const struct hero_secret_set *s, struct hero_error *err)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		int fd = memfd_create("hero-secrets", MFD_CLOEXEC);
+		if (fd < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot stage secrets");
+		char path[4096];
+		snprintf(path, sizeof path, HERO_SECRETS_PREFIX "%s", s->f[i].path);
+		int ret = hero_write_all(fd, s->f[i].text, s->f[i].len, "secrets", err);
+		if (ret == 0 && lseek(fd, 0, SEEK_SET) < 0)
+			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot stage secrets");
+		if (ret == 0)
+			ret = hero_awriter_file(w, path, HERO_E_FILE, fd, s->f[i].len, 0600, 0, s->f[i].service, NULL, err);
+		close(fd);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, struct hero_error *err)
 {
 	struct hero_plan plan;
@@ -406,10 +449,14 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	char *manifest = NULL, instance_id[2 * HERO_ID_BYTES + 1];
 	int lockfd = -1, ret;
 	struct copier c = { o, -1, NULL, 0, 0, NULL, 0 };
+	struct hero_secret_set secrets = { 0 };
 	memset(&plan, 0, sizeof plan);
 	memset(res, 0, sizeof *res);
 	if ((ret = check_scope(o, err)) < 0)
 		return ret;
+	if (o->include_secrets && !o->n_recipients && !o->passphrase)
+		return hero_error(err, HERO_EUSAGE,
+				  "secret values travel only encrypted: --include-secrets needs --encrypt-to or --encrypt-passphrase-file");
 	if (o->parent && (o->n_recipients || o->passphrase))
 		return hero_error(err, HERO_EUSAGE, "can't combine an increment (--parent) with encryption");
 	/* the parent is verified before the instance is locked or quiesced */
@@ -441,12 +488,15 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	if ((ret = hero_awriter_open(&w, o->out_fd, o->sk, &wo, err)) < 0)
 		goto out;
 	const char *parent_id = c.inc ? hero_increment_parent_id(c.inc) : NULL;
-	if (!(manifest = build_manifest(o, &plan, hero_awriter_header(w), instance_id, parent_id, err))) {
+	if (o->include_secrets && (ret = collect_secrets(o, &plan, &secrets, err)) < 0)
+		goto out;
+	if (!(manifest = build_manifest(o, &plan, hero_awriter_header(w), instance_id, parent_id,
+					o->include_secrets ? &secrets : NULL, err))) {
 		ret = -err->code;
 		goto out;
 	}
 	if ((ret = hero_awriter_manifest(w, manifest, strlen(manifest), err)) < 0 ||
-	    (ret = write_entries(&c, w, &plan, err)) < 0 ||
+	    (ret = write_entries(&c, w, &plan, err)) < 0 || (ret = write_secrets(w, &secrets, err)) < 0 ||
 	    (c.inc && (ret = hero_increment_finish(c.inc, w, &res->deleted, err)) < 0) ||
 	    (ret = hero_awriter_finish(w, &res->st, err)) < 0)
 		goto out;
@@ -457,6 +507,7 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	ret = 0;
 out:
 	free(manifest);
+	hero_secrets_release(&secrets);
 	free(c.tmpdir);
 	if (c.rootfd >= 0)
 		close(c.rootfd);

@@ -21,6 +21,7 @@
 #define HERO_FLAG_INCREMENTAL 0x0002u
 #define HERO_MANIFEST_PATH ".hero/manifest.json"
 #define HERO_INDEX_PATH ".hero/index.json"
+#define HERO_SECRETS_PREFIX ".hero/secrets/" /* secret values, encrypted archives only */
 
 /* The fixed header of every archive. */
 struct hero_header {

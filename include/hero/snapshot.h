@@ -21,6 +21,7 @@ struct hero_snap_opts {
 	const struct hero_pubkey *recipients; /* encrypt to these X25519 recipients... */
 	size_t n_recipients;
 	const char *passphrase;               /* ...or to this passphrase (NULL: not encrypted) */
+	int include_secrets;                  /* carry the secret values the services need (encrypted only) */
 	/* Write an increment of this archive file (formats/hero-archive-v1.md
 	 * section 8): it is read and verified first with SK's own public key and
 	 * PARENT_TRUST (may be NULL), and must be of this instance and scope. */

@@ -93,4 +93,29 @@ expect_code 3 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root 
 expect_grep 'no final chunk' "$T/err"
 # without the key, the signature still catches every change
 expect_code 3 hero-inspect --verify -p "$KEYS/test.pub" "$T/bad.hsnap"
+echo "== secret values travel only inside the encryption layer"
+expect_code 2 hero-snap -s "$KEYS/test.key" -o "$T/x.hsnap" --root "$I1" --include-secrets
+expect_grep 'needs --encrypt-to' "$T/err"
+[ -e "$T/x.hsnap" ] && fail "an archive was written"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/s.hsnap" --root "$I1" --context alice --encrypt-to "$T/alice.pub" --include-secrets
+grep -o '=.*' "$I1/cfg/env/env.sh" | cut -c2- >"$T/values"
+while read -r v; do grep -qaF "$v" "$T/s.hsnap" && fail "a secret value readable in the encrypted archive"; done <"$T/values"
+expect_code 0 hero-inspect --list --identity "$T/alice.key" "$T/s.hsnap"
+expect_grep '.hero/secrets/cfg/env/env.sh' "$T/out"
+# into a bare root: no --allow-missing-secrets needed, the values arrive (only the names alice's services use)
+expect_code 0 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i5" "$T/s.hsnap"
+expect_grep 'secrets added to cfg/env/env.sh: ' "$T/err"
+[ "$(stat -c %a "$T/i5/cfg/env/env.sh")" = 600 ] || fail "secrets file not 0600"
+for n in OSIS_MASTER_KEY HERO_DB_KEY; do
+	[ "$(grep "^export $n=" "$T/i5/cfg/env/env.sh")" = "$(grep "^export $n=" "$I1/cfg/env/env.sh")" ] || fail "$n not carried"
+done
+# into a target with its own secrets: its values win, only missing names are added
+cp -a "$T/i5" "$T/i6"
+printf 'export OSIS_MASTER_KEY=the-targets-own\n' >"$T/i6/cfg/env/env.sh"
+expect_code 0 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i6" "$T/s.hsnap"
+grep -q '^export OSIS_MASTER_KEY=the-targets-own$' "$T/i6/cfg/env/env.sh" || fail "the target's own value was overwritten"
+[ "$(grep -c '^export OSIS_MASTER_KEY=' "$T/i6/cfg/env/env.sh")" = 1 ] || fail "name duplicated"
+grep -q '^export HERO_DB_KEY=' "$T/i6/cfg/env/env.sh" || fail "missing name not added"
+grep -q 'secrets added to cfg/env/env.sh' "$T/i6/.hero/restore.log" || fail "secrets merge not logged"
+# (an unencrypted archive carrying secret values is refused by the reader: hostile corpus item secrets_unencrypted, t40)
 echo ok

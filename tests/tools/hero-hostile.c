@@ -612,6 +612,7 @@ ITEM(kelvin_sign) { pair(g, FILES "\xe2\x84\xaa.txt", FILES "k.txt"); }
 ITEM(long_s) { pair(g, FILES "s.txt", FILES "\xc5\xbf.txt"); }
 ITEM(hero_upper) { one_file(g, ".HERO/manifest.json"); }
 ITEM(hero_reserved) { one_file(g, ".hero/lock"); }
+ITEM(secrets_unencrypted) { one_file(g, ".hero/secrets/cfg/env/env.sh"); }
 ITEM(zero_width) { pair(g, FILES "ab.txt", FILES "a\xe2\x80\x8d" "b.txt"); }
 ITEM(component_256)
 {
@@ -1044,6 +1045,7 @@ static const struct item items[] = {
 	I(long_s, 3, "collides with an earlier entry"),
 	I(hero_upper, 3, "reserved name"),
 	I(hero_reserved, 3, "reserved name"),
+	I(secrets_unencrypted, 3, "secret values outside an encrypted archive"),
 	I(zero_width, 3, "control character"),
 	I(component_256, 3, "component too long"),
 	I(path_4097, 3, "too long"),
