@@ -63,6 +63,7 @@ echo "== benign archive over a live symlink and stale sidecars: replaced, never 
 make_target
 F=$R/var/hero_foundry/files/root
 ln -s ../../../../../../outside "$F/photos"
+echo linked >"$O/linked" && rm -f "$F/ok.txt" && ln "$O/linked" "$F/ok.txt" # a planted hard link to outside
 echo garbage >"$R/var/hero_osis/root/objects.db-wal"
 echo garbage >"$R/var/hero_osis/root/objects.db-shm"
 outside=$(tree_hash "$O")
@@ -70,6 +71,7 @@ expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" "$C/benign.hsnap"
 [ "$(tree_hash "$O")" = "$outside" ] || fail "the outside changed through the live symlink"
 [ -d "$F/photos" ] && [ ! -L "$F/photos" ] || fail "photos is not a real directory now"
 [ "$(cat "$F/photos/p.jpg")" = jpeg ] || fail "photos/p.jpg has the wrong content"
+[ "$(cat "$F/ok.txt")" = fine ] && [ "$(stat -c %h "$F/ok.txt")" = 1 ] || fail "ok.txt was not recreated as a file of its own"
 [ ! -e "$R/var/hero_osis/root/objects.db-wal" ] && [ ! -e "$R/var/hero_osis/root/objects.db-shm" ] ||
 	fail "stale -wal/-shm files survived the restore"
 [ "$(sqlite3 "$R/var/hero_osis/root/objects.db" 'PRAGMA integrity_check')" = ok ] || fail "restored database is damaged"
