@@ -17,10 +17,13 @@
 
 struct run_metrics;
 
+static int keep_count(const char *s, const char *opt);
+
 struct snap_cli {
 	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir, *enc_passfile;
 	const char *parent, *metrics, *trustdir;
 	struct hero_strlist services, contexts, recipients, pubs;
+	int max_chain;
 	int level, threads, progress, json, hooks, include_secrets;
 	struct run_metrics *rm;
 };
@@ -79,7 +82,8 @@ static _Noreturn void usage(int code)
 		   "                 [--root DIR] [--manifests DIR] [--passphrase-file FILE]\n"
 		   "                 [--level N] [--threads N] [--tmpdir DIR] [--hooks] [--json] [--quiet|--progress]\n"
 		   "                 [--encrypt-to RECIPIENT.pub]... [--encrypt-passphrase-file FILE] [--include-secrets]\n"
-		   "                 [--parent ARCHIVE [-p PUBKEY]... [--trusted-keys DIR]] [--metrics FILE]\n"
+		   "                 [--parent ARCHIVE|DIR [--max-chain N] [-p PUBKEY]... [--trusted-keys DIR]]\n"
+		   "                 [--metrics FILE]\n"
 		   "       hero-snap prune DIR [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
 		   "                 [--dry-run] [--json] [--metrics FILE]\n"
 		   "       hero-snap keygen [--encryption] -s SECKEY -p PUBKEY [--passphrase-file FILE | --no-passphrase] [--force]\n"
@@ -139,8 +143,8 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 
 static void parse(struct snap_cli *c, int argc, char **argv)
 {
-	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_INCSECRETS, O_JSON, O_LEVEL, O_MANIFESTS, O_METRICS, O_PARENT, O_PASSFILE,
-	       O_PROGRESS, O_ROOT, O_SERVICE, O_THREADS, O_TMPDIR, O_TRUSTDIR, O_VERSION };
+	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_INCSECRETS, O_JSON, O_LEVEL, O_MANIFESTS, O_MAXCHAIN, O_METRICS,
+	       O_PARENT, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE, O_THREADS, O_TMPDIR, O_TRUSTDIR, O_VERSION };
 	static const struct option opts[] = {
 		{ "context", required_argument, NULL, O_CONTEXT },
 		{ "encrypt-passphrase-file", required_argument, NULL, O_ENCPASS },
@@ -151,6 +155,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "level", required_argument, NULL, O_LEVEL },
 		{ "manifests", required_argument, NULL, O_MANIFESTS },
+		{ "max-chain", required_argument, NULL, O_MAXCHAIN },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "output", required_argument, NULL, 'o' },
 		{ "parent", required_argument, NULL, O_PARENT },
@@ -183,6 +188,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		case O_JSON: c->json = 1; break;
 		case O_LEVEL: c->level = atoi(optarg); break;
 		case O_MANIFESTS: c->manifests = optarg; break;
+		case O_MAXCHAIN: c->max_chain = keep_count(optarg, "--max-chain"); break;
 		case O_METRICS: c->metrics = optarg; break;
 		case O_PARENT: c->parent = optarg; break;
 		case O_PASSFILE: c->passfile = optarg; break;
@@ -211,6 +217,8 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		fe_die(HERO_EUSAGE, "can't combine --encrypt-to and --encrypt-passphrase-file");
 	if ((c->pubs.n || c->trustdir) && !c->parent)
 		fe_die(HERO_EUSAGE, "-p and --trusted-keys name the keys of a parent: they need --parent");
+	if (c->max_chain && !c->parent)
+		fe_die(HERO_EUSAGE, "--max-chain needs --parent DIR");
 	if (c->level < 0 || c->level > 19)
 		fe_die(HERO_EUSAGE, "--level must be between 1 and 19");
 }
@@ -289,6 +297,51 @@ static int lock_output_dir(const char *output)
 	return fd;
 }
 
+/* The instance id of ROOT if it has one yet (32 hex digits into ID), else 0. */
+static int read_instance_id(const char *root, char id[HERO_ID_HEX])
+{
+	char path[4096], line[64] = "";
+	int n = snprintf(path, sizeof path, "%s/.hero/instance-id", root);
+	FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "r") : NULL;
+	int ok = f && fgets(line, sizeof line, f) && strspn(line, "0123456789abcdef") == HERO_ID_HEX - 1;
+	if (f)
+		fclose(f);
+	if (ok)
+		snprintf(id, HERO_ID_HEX, "%.32s", line);
+	return ok;
+}
+
+/* --parent DIR: the newest archive of this instance and scope in DIR; none (a
+ * full archive) when DIR holds none yet, when its chain already has
+ * --max-chain links, or when that chain is broken (with a warning). Returns
+ * the parent's path (malloc'd) or NULL. */
+static char *pick_parent(const struct snap_cli *c, const char *root)
+{
+	struct stat st, out;
+	if (stat(c->parent, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (c->max_chain)
+			fe_die(HERO_EUSAGE, "--max-chain needs --parent DIR, and '%s' is not a directory", c->parent);
+		if (strcmp(c->output, "-") != 0 && stat(c->output, &out) == 0 && stat(c->parent, &st) == 0 &&
+		    st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+			fe_die(HERO_EUSAGE, "the parent '%s' is the output file: writing would replace it", c->parent);
+		return strdup(c->parent);
+	}
+	char id[HERO_ID_HEX], *pick = NULL, *scope = NULL;
+	struct hero_chain ch = HERO_CHAIN_INIT;
+	struct hero_error err = HERO_ERROR_INIT;
+	if (!read_instance_id(root, id))
+		return NULL; /* never archived: nothing in DIR can be its parent */
+	if (!(scope = hero_scope_string(&c->services, &c->contexts)))
+		fe_die(HERO_EFAIL, "out of memory");
+	if (hero_dir_chain_for(c->parent, id, scope, strcmp(c->output, "-") ? c->output : NULL, &ch, &err) < 0)
+		fe_warn("%s: writing a full archive", err.msg);
+	else if (ch.n && (!c->max_chain || ch.n < (size_t)c->max_chain) && !(pick = strdup(ch.v[ch.n - 1].path)))
+		fe_die(HERO_EFAIL, "out of memory");
+	free(scope);
+	hero_chain_release(&ch);
+	return pick;
+}
+
 static int cmd_snapshot(int argc, char **argv)
 {
 	struct snap_cli c = { 0 };
@@ -306,7 +359,8 @@ static int cmd_snapshot(int argc, char **argv)
 	if (c.enc_passfile && !(encpass = fe_passphrase(c.enc_passfile, "", 0)))
 		exit(HERO_EUSAGE);
 	struct hero_trust ptrust = HERO_TRUST_INIT;
-	if (c.parent)
+	char *parent = c.parent ? pick_parent(&c, root) : NULL;
+	if (parent)
 		fe_load_trust(&ptrust, &c.pubs, c.trustdir);
 	int dirlock = lock_output_dir(c.output);
 	char *tmp;
@@ -315,7 +369,7 @@ static int cmd_snapshot(int argc, char **argv)
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
 				    .tmpdir = c.tmpdir, .hooks = c.hooks, .include_secrets = c.include_secrets, .recipients = rcpt,
-				    .n_recipients = c.recipients.n, .passphrase = encpass, .parent = c.parent,
+				    .n_recipients = c.recipients.n, .passphrase = encpass, .parent = parent,
 				    .parent_trust = &ptrust, .progress = show ? progress_cb : NULL };
 	struct hero_snap_result res;
 	int ret = hero_snapshot(&o, &res, &err);
@@ -331,6 +385,7 @@ static int cmd_snapshot(int argc, char **argv)
 	if (dirlock >= 0)
 		close(dirlock);
 	hero_trust_release(&ptrust);
+	free(parent);
 	hero_strlist_release(&c.pubs);
 	hero_seckey_free(sk);
 	free(rcpt);

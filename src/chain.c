@@ -112,6 +112,7 @@ int hero_link_read(struct hero_link *l, const char *path, struct hero_error *err
 		goto out;
 	}
 	l->bytes = (uint64_t)st.st_size;
+	l->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 	if ((ret = hero_areader_open(&r, fd, NULL, NULL, err)) < 0 ||
 	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0 ||
 	    (ret = link_fill(l, hero_areader_header(r), text, len, err)) < 0) {
@@ -223,18 +224,15 @@ static size_t find_id(const struct hero_chain *all, const char *id)
 	return (size_t)-1;
 }
 
-/* How many links lead up to archive I (1 for a full archive or a broken chain). */
-static size_t depth(const struct hero_chain *all, size_t i)
+/* The file time of archive I, raised above its parent's when both have one
+ * creation second, so a descendant is always the newer. */
+static int64_t effective(const struct hero_chain *all, size_t i, size_t depth)
 {
-	size_t d = 1;
-	while (all->v[i].parent[0] && d <= all->n) {
-		size_t p = find_id(all, all->v[i].parent);
-		if (p == (size_t)-1)
-			break;
-		i = p;
-		d++;
-	}
-	return d;
+	size_t p = all->v[i].parent[0] ? find_id(all, all->v[i].parent) : (size_t)-1;
+	if (p == (size_t)-1 || depth >= all->n || all->v[p].created != all->v[i].created)
+		return all->v[i].mtime_ns;
+	int64_t up = effective(all, p, depth + 1) + 1;
+	return up > all->v[i].mtime_ns ? up : all->v[i].mtime_ns;
 }
 
 static int newer(const struct hero_chain *all, size_t a, size_t b)
@@ -242,9 +240,9 @@ static int newer(const struct hero_chain *all, size_t a, size_t b)
 	const struct hero_link *x = &all->v[a], *y = &all->v[b];
 	if (x->created != y->created)
 		return x->created > y->created;
-	size_t da = depth(all, a), db = depth(all, b);
-	if (da != db)
-		return da > db;
+	int64_t ea = effective(all, a, 0), eb = effective(all, b, 0);
+	if (ea != eb)
+		return ea > eb;
 	return strcmp(x->path, y->path) > 0;
 }
 
@@ -521,5 +519,47 @@ int hero_tree_check(int dfd, json_t *want, struct hero_error *err)
 		const char *path = json_object_iter_key(json_object_iter(want));
 		ret = tree_refuse(err, path ? path : "?", "lacks a path the last archive lists:");
 	}
+	return ret;
+}
+
+/* ---- choosing a parent ---- */
+
+char *hero_scope_string(const struct hero_strlist *services, const struct hero_strlist *contexts)
+{
+	int has_s = services && services->n, has_c = contexts && contexts->n;
+	json_t *scope = json_object(), *sv = json_array(), *cv = json_array();
+	for (size_t i = 0; has_s && i < services->n; i++)
+		json_array_append_new(sv, json_string(services->v[i]));
+	for (size_t i = 0; has_c && i < contexts->n; i++)
+		json_array_append_new(cv, json_string(contexts->v[i]));
+	json_object_set_new(scope, "kind", json_string(has_c ? "contexts" : has_s ? "services" : "instance"));
+	json_object_set_new(scope, "services", sv);
+	json_object_set_new(scope, "contexts", cv);
+	char *s = hero_scope_canon(scope);
+	json_decref(scope);
+	return s;
+}
+
+static int same_file(const char *a, const struct stat *b)
+{
+	struct stat st;
+	return b && stat(a, &st) == 0 && st.st_dev == b->st_dev && st.st_ino == b->st_ino;
+}
+
+int hero_dir_chain_for(const char *dir, const char *instance_id, const char *scope, const char *exclude,
+		       struct hero_chain *out, struct hero_error *err)
+{
+	struct hero_chain all = HERO_CHAIN_INIT, mine = HERO_CHAIN_INIT;
+	struct stat ex;
+	const struct stat *exp = exclude && stat(exclude, &ex) == 0 ? &ex : NULL;
+	int ret = hero_dir_scan(dir, &all, NULL, err);
+	for (size_t i = 0; ret == 0 && i < all.n; i++)
+		if (!strcmp(all.v[i].instance_id, instance_id) && !strcmp(all.v[i].scope, scope) &&
+		    !same_file(all.v[i].path, exp))
+			ret = hero_chain_push(&mine, &all.v[i], err);
+	if (ret == 0 && mine.n)
+		ret = hero_chain_resolve(&mine, out, err);
+	hero_chain_release(&all);
+	hero_chain_release(&mine);
 	return ret;
 }

@@ -34,7 +34,7 @@ int hero_lock_archive_dir(const char *dir, int shared, int *out, struct hero_err
 
 struct order {
 	struct hero_prune_item *items;
-	size_t *depth;
+	int64_t *eff;
 };
 
 static size_t find(const struct hero_prune_item *it, size_t n, const char *group, const char *id)
@@ -45,28 +45,25 @@ static size_t find(const struct hero_prune_item *it, size_t n, const char *group
 	return (size_t)-1;
 }
 
-static size_t chain_depth(const struct hero_prune_item *it, size_t n, size_t i)
+/* The tie-break of item I, raised above its parent's when both have one
+ * creation second, so a descendant always sorts after its ancestors. */
+static int64_t effective(const struct hero_prune_item *it, size_t n, size_t i, size_t depth)
 {
-	size_t d = 0;
-	while (it[i].parent[0] && d < n) {
-		size_t p = find(it, n, it[i].group, it[i].parent);
-		if (p == (size_t)-1)
-			break;
-		i = p;
-		d++;
-	}
-	return d;
+	size_t p = it[i].parent[0] ? find(it, n, it[i].group, it[i].parent) : (size_t)-1;
+	if (p == (size_t)-1 || depth >= n || it[p].created != it[i].created)
+		return it[i].tiebreak;
+	int64_t up = effective(it, n, p, depth + 1) + 1;
+	return up > it[i].tiebreak ? up : it[i].tiebreak;
 }
 
-/* Newest first: creation time, then the longer chain (a child made in the
- * same second as its parent), then id. */
+/* Newest first: creation second, then the effective tie-break, then id. */
 static int newer_first(const struct order *o, size_t a, size_t b)
 {
 	const struct hero_prune_item *x = &o->items[a], *y = &o->items[b];
 	if (x->created != y->created)
 		return x->created > y->created ? -1 : 1;
-	if (o->depth[a] != o->depth[b])
-		return o->depth[a] > o->depth[b] ? -1 : 1;
+	if (o->eff[a] != o->eff[b])
+		return o->eff[a] > o->eff[b] ? -1 : 1;
 	return -strcmp(x->id, y->id);
 }
 
@@ -142,21 +139,22 @@ static void keep_ancestors(struct hero_prune_item *it, size_t n)
 
 size_t hero_prune_plan(struct hero_prune_item *it, size_t n, const struct hero_prune_policy *p)
 {
-	size_t *idx = calloc(n ? n : 1, sizeof *idx), *depth = calloc(n ? n : 1, sizeof *depth), kept = 0;
-	if (!idx || !depth) { /* out of memory: keep everything */
+	size_t *idx = calloc(n ? n : 1, sizeof *idx), kept = 0;
+	int64_t *eff = calloc(n ? n : 1, sizeof *eff);
+	if (!idx || !eff) { /* out of memory: keep everything */
 		for (size_t i = 0; i < n; i++)
 			add_why(&it[i], "kept (out of memory)");
 		free(idx);
-		free(depth);
+		free(eff);
 		return n;
 	}
 	for (size_t i = 0; i < n; i++) {
 		it[i].keep = 0;
 		it[i].why[0] = '\0';
 		idx[i] = i;
-		depth[i] = chain_depth(it, n, i);
+		eff[i] = effective(it, n, i, 0);
 	}
-	struct order o = { it, depth };
+	struct order o = { it, eff };
 	sort_newest(&o, idx, n);
 	for (size_t i = 0; i < n; i++) {
 		size_t first = 0;
@@ -172,7 +170,7 @@ size_t hero_prune_plan(struct hero_prune_item *it, size_t n, const struct hero_p
 	for (size_t i = 0; i < n; i++)
 		kept += it[i].keep != 0;
 	free(idx);
-	free(depth);
+	free(eff);
 	return kept;
 }
 
@@ -202,17 +200,18 @@ static const char *base_name(const char *path)
 static int decide(const struct hero_prune_opts *o, const struct hero_chain *all, struct hero_prune_item *it,
 		  struct hero_prune_result *res, struct hero_error *err)
 {
-	size_t n = all->n, *idx = calloc(n ? n : 1, sizeof *idx), *depth = calloc(n ? n : 1, sizeof *depth);
-	if (!idx || !depth) {
+	size_t n = all->n, *idx = calloc(n ? n : 1, sizeof *idx);
+	int64_t *eff = calloc(n ? n : 1, sizeof *eff);
+	if (!idx || !eff) {
 		free(idx);
-		free(depth);
+		free(eff);
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
 		idx[i] = i;
-		depth[i] = chain_depth(it, n, i);
+		eff[i] = effective(it, n, i, 0);
 	}
-	sort_newest(&(struct order){ it, depth }, idx, n);
+	sort_newest(&(struct order){ it, eff }, idx, n);
 	int ret = 0;
 	for (size_t k = 0; k < n; k++) {
 		const struct hero_link *l = &all->v[idx[k]];
@@ -234,7 +233,7 @@ static int decide(const struct hero_prune_opts *o, const struct hero_chain *all,
 			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", l->path);
 	}
 	free(idx);
-	free(depth);
+	free(eff);
 	return ret;
 }
 
@@ -271,7 +270,8 @@ int hero_prune(const struct hero_prune_opts *o, struct hero_prune_result *res, s
 		}
 		snprintf(groups[i], len, "%s %s", all.v[i].instance_id, all.v[i].scope);
 		it[i] = (struct hero_prune_item){ .created = (int64_t)all.v[i].created, .id = all.v[i].id,
-						  .parent = all.v[i].parent, .group = groups[i] };
+						  .parent = all.v[i].parent, .group = groups[i],
+						  .tiebreak = all.v[i].mtime_ns };
 	}
 	hero_prune_plan(it, all.n, p);
 	if ((ret = decide(o, &all, it, res, err)) == 0 && !o->dry_run && res->removed)

@@ -28,6 +28,7 @@ struct hero_link {
 	uint64_t created;         /* the header's creation time, seconds since the epoch */
 	uint16_t flags;           /* header flags */
 	uint64_t bytes;           /* file size */
+	int64_t mtime_ns;         /* the file's modification time: orders archives of one second */
 	char *manifest;           /* the manifest text, NUL-terminated */
 	size_t manifest_len;
 };
@@ -51,9 +52,10 @@ void hero_link_release(struct hero_link *l);
  * ("NAME: message"), in BAD (may be NULL). */
 int hero_dir_scan(const char *dir, struct hero_chain *all, struct hero_strlist *bad, struct hero_error *err);
 
-/* The chain in ALL that ends at its newest archive (latest header time, then
- * longest chain, then file name), base first, copied into OUT. A parent not
- * in ALL refuses with HERO_EINTEGRITY, naming it. */
+/* The chain in ALL that ends at its newest archive (latest header time; in
+ * one second, a descendant before its ancestors, then the latest file
+ * modification time, then the file name), base first, copied into OUT. A
+ * parent not in ALL refuses with HERO_EINTEGRITY, naming it. */
 int hero_chain_resolve(const struct hero_chain *all, struct hero_chain *out, struct hero_error *err);
 
 /* Check that C is a chain: the first link is a full archive, each link's
@@ -64,6 +66,18 @@ int hero_chain_check(const struct hero_chain *c, size_t *bad, struct hero_error 
 /* Archive arguments as a chain: one directory (resolved as above) or files
  * in the order given (read, not checked). */
 int hero_chain_from_args(const struct hero_strlist *args, struct hero_chain *out, struct hero_error *err);
+
+/* The canonical scope string (as in struct hero_link) of a snapshot of
+ * SERVICES and CONTEXTS (either may be NULL or empty); malloc'd. */
+char *hero_scope_string(const struct hero_strlist *services, const struct hero_strlist *contexts);
+
+/* The chain in DIR that ends at the newest archive of instance INSTANCE_ID
+ * and scope SCOPE (a string of hero_scope_string), base first, into OUT; OUT
+ * stays empty when DIR holds no such archive. The file EXCLUDE (may be NULL;
+ * compared by device and inode) and other files are ignored; a broken chain
+ * refuses with HERO_EINTEGRITY. */
+int hero_dir_chain_for(const char *dir, const char *instance_id, const char *scope, const char *exclude,
+		       struct hero_chain *out, struct hero_error *err);
 
 /* Copy link L onto the end of C. */
 int hero_chain_push(struct hero_chain *c, const struct hero_link *l, struct hero_error *err);
@@ -84,6 +98,7 @@ struct hero_prune_item {
 	const char *id;
 	const char *parent;   /* "" for a full archive */
 	const char *group;
+	int64_t tiebreak;     /* orders archives of one second that are not each other's ancestors (file mtime, ns) */
 	int keep;             /* out: 1 to keep */
 	char why[96];         /* out: "daily 1, weekly 1", "parent of ID", or "" */
 };

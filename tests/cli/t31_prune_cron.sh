@@ -75,6 +75,29 @@ expect_code 0 snap -o "$A/f.hsnap" --parent "$A/e.hsnap"
 expect_code 5 hero-snap prune "$A" --keep-daily 1
 exec 9<&-
 
+echo "== --parent DIR: the newest archive of this instance and scope; a full one when none, or when the chain is long"
+N=$T/nightly
+mkdir "$N"
+expect_code 0 hero-snap -q -s "$KEYS/test.key" --root "$T/other" -o "$N/other.hsnap"
+ids=()
+for night in 1 2 3 4 5; do
+	echo "night $night" >"$S/var/hero_foundry/files/alice/documents/note-0004.md"
+	expect_code 0 snap --parent "$N" --max-chain 3 -o "$N/night-$night.hsnap" --json
+	ids+=("$(sed -n 's/.*"archive_id":"\([0-9a-f]*\)".*/\1/p' "$T/out")")
+	parents+=("$(sed -n 's/.*"parent":"\{0,1\}\([0-9a-fnul]*\)"\{0,1\},.*/\1/p' "$T/out")")
+done
+[ "${parents[*]}" = "null ${ids[0]} ${ids[1]} null ${ids[3]}" ] || fail "parents chosen: ${parents[*]} for ${ids[*]}"
+expect_code 0 hero-inspect --chain "$N"
+[ "$(grep -c '^ *[0-9]  ' "$T/out")" = 2 ] || fail "the newest chain is not night 4 and 5: $(cat "$T/out")"
+# a second run the same night replaces that night's archive, as an increment of the night before
+expect_code 0 snap --parent "$N" --max-chain 3 -o "$N/night-5.hsnap" --json
+[ "$(sed -n 's/.*"parent":"\([0-9a-f]*\)".*/\1/p' "$T/out")" = "${ids[3]}" ] || fail "a rerun is not an increment of the night before: $(cat "$T/out")"
+expect_code 0 hero-inspect --chain "$N"
+expect_code 2 snap --parent "$N/night-5.hsnap" -o "$N/night-5.hsnap"
+expect_grep 'is the output file' "$T/err"
+expect_code 2 snap --max-chain 3 -o "$T/y.hsnap"
+expect_code 2 snap --parent "$N/night-5.hsnap" --max-chain 3 -o "$T/y.hsnap"
+
 echo "== metrics: written atomically, the last success kept across a failure"
 start=$(date +%s)
 expect_code 0 snap -o "$A/g.hsnap" --parent "$A/f.hsnap" --metrics "$T/snap.prom"

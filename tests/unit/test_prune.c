@@ -158,6 +158,31 @@ static void test_same_second(void **state)
 	assert_string_equal(f->it[1].why, "needed by id02");
 }
 
+/* In one second, an unrelated archive written after a chain's tip (a later
+ * file time) is the newest, and the chain goes. */
+static void test_same_second_unrelated(void **state)
+{
+	struct fixture *f = *state;
+	char got[65];
+	size_t a = add(f, MON_2026_11_02, -1, "g");
+	f->it[a].tiebreak = 100;
+	size_t b = add(f, MON_2026_11_02, (int)a, "g");
+	f->it[b].tiebreak = 50; /* copied in another order: still newer than its parent */
+	f->it[add(f, MON_2026_11_02, -1, "g")].tiebreak = 200;
+	struct hero_prune_policy p = { 1, 0, 0 };
+	assert_int_equal(hero_prune_plan(f->it, f->n, &p), 1);
+	kept(f, got);
+	assert_string_equal(got, "001");
+	f->it[2].tiebreak = 101; /* now the child (raised to 101) and the full one tie: id decides */
+	hero_prune_plan(f->it, f->n, &p);
+	kept(f, got);
+	assert_string_equal(got, "001");
+	f->it[2].tiebreak = 60;
+	hero_prune_plan(f->it, f->n, &p);
+	kept(f, got);
+	assert_string_equal(got, "110");
+}
+
 /* A parent that is not there (a broken chain) keeps what is there; a
  * policy of zeros keeps nothing (the caller refuses it). */
 static void test_broken_and_empty(void **state)
@@ -184,6 +209,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_chains_kept_whole, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_groups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_second, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_second_unrelated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_and_empty, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
