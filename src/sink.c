@@ -3,13 +3,23 @@
  * A ring of SLOTS buffers: slots head .. head+count-1 are queued (the thread
  * owns the one at head while it works on it); the caller fills the slot at
  * head+count, which is free whenever count < SLOTS.
+ *
+ * When the output is a regular file at an aligned offset, whole slots are
+ * written with O_DIRECT: no copy into the page cache, no page cache evicted
+ * from the instance being backed up, and the fsync that ends hero-snap finds
+ * the data already on the device (docs/decisions/0016-snapshot-pipeline.md).
+ * The last, partial slot and anything the file system refuses go through the
+ * page cache as before; the descriptor's flags are restored at the end.
  */
 #include "sink.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "blake2b.h"
 #include "internal.h"
@@ -27,9 +37,56 @@ struct hero_sink {
 	int dropping;  /* freeing early: write nothing more */
 	int failed;    /* err holds the thread's error */
 	int started;
+	int flags;     /* the descriptor's status flags before O_DIRECT */
+	int direct;    /* O_DIRECT is on */
 	struct hero_blake2b prehash;
 	struct hero_error err;
 };
+
+#define DIRECT_ALIGN 4096
+
+static void direct_off(struct hero_sink *s)
+{
+	if (s->direct)
+		fcntl(s->fd, F_SETFL, s->flags);
+	s->direct = 0;
+}
+
+/* O_DIRECT for a regular file at an aligned offset, if the file system takes it. */
+static void direct_on(struct hero_sink *s)
+{
+	struct stat st;
+	s->flags = fcntl(s->fd, F_GETFL);
+	if (s->flags < 0 || (s->flags & O_APPEND) || s->slot_size % DIRECT_ALIGN != 0 ||
+	    fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	off_t at = lseek(s->fd, 0, SEEK_CUR);
+	if (at < 0 || at % DIRECT_ALIGN != 0)
+		return;
+	s->direct = fcntl(s->fd, F_SETFL, s->flags | O_DIRECT) == 0;
+}
+
+static int write_out(struct hero_sink *s, const uint8_t *p, size_t n, struct hero_error *err)
+{
+	if (s->direct && n % DIRECT_ALIGN != 0)
+		direct_off(s);
+	if (s->direct) {
+		ssize_t w;
+		do
+			w = write(s->fd, p, n);
+		while (w < 0 && errno == EINTR);
+		if (w == (ssize_t)n)
+			return 0;
+		if (w < 0 && errno != EINVAL)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot write archive output");
+		direct_off(s); /* refused or short: the rest through the page cache */
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		}
+	}
+	return hero_write_all(s->fd, p, n, "archive output", err);
+}
 
 static void *sink_main(void *arg)
 {
@@ -49,7 +106,7 @@ static void *sink_main(void *arg)
 		int ret = 0;
 		if (!skip) {
 			hero_blake2b_update(&s->prehash, s->buf[i], s->len[i]);
-			ret = hero_write_all(s->fd, s->buf[i], s->len[i], "archive output", &e);
+			ret = write_out(s, s->buf[i], s->len[i], &e);
 		}
 		pthread_mutex_lock(&s->mu);
 		if (ret < 0 && !s->failed) {
@@ -82,10 +139,12 @@ int hero_sink_new(struct hero_sink **out, int fd, unsigned slots, size_t slot_si
 		goto out;
 	}
 	for (unsigned i = 0; i < s->slots; i++)
-		if (!(s->buf[i] = malloc(slot_size))) {
+		if (posix_memalign((void **)&s->buf[i], DIRECT_ALIGN, slot_size) != 0) {
+			s->buf[i] = NULL;
 			ret = hero_error(err, HERO_EFAIL, "out of memory");
 			goto out;
 		}
+	direct_on(s);
 	if ((ret = pthread_create(&s->th, NULL, sink_main, s)) != 0) {
 		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the output thread");
 		goto out;
@@ -127,17 +186,19 @@ int hero_sink_push(struct hero_sink *s, size_t len, struct hero_error *err)
 	return failed ? thread_error(s, err) : 0;
 }
 
+/* End the thread (if running) and give the descriptor its flags back. */
 static void stop(struct hero_sink *s, int drop)
 {
-	if (!s->started)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->closing = 1;
-	s->dropping = drop;
-	pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->th, NULL);
-	s->started = 0;
+	if (s->started) {
+		pthread_mutex_lock(&s->mu);
+		s->closing = 1;
+		s->dropping = drop;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->th, NULL);
+		s->started = 0;
+	}
+	direct_off(s);
 }
 
 int hero_sink_close(struct hero_sink *s, uint8_t prehash[64], struct hero_error *err)
