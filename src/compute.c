@@ -286,7 +286,7 @@ int hero_compute_deploy_vm(struct hero_compute *c, const struct hero_vm_spec *s,
 	json_t *keys = json_array(), *r = NULL;
 	for (size_t i = 0; i < s->n_keys; i++)
 		json_array_append_new(keys, json_string(s->ssh_keys[i]));
-	json_t *p = json_pack("{sssisssssos?}", "name", s->name, "slice_count", s->slice_count, "secret", s->secret,
+	json_t *p = json_pack("{ss si ss ss so ss?}", "name", s->name, "slice_count", s->slice_count, "secret", s->secret,
 			      "image", s->image, "ssh_keys", keys, "node_sid", s->node_sid);
 	if (!p)
 		return hero_error(err, HERO_EFAIL, "deploy_vm: cannot build the request");
