@@ -340,7 +340,8 @@ int hero_chain_from_args(const struct hero_strlist *args, struct hero_chain *out
 /* ---- verified reading and index comparisons ---- */
 
 int hero_archive_verify_file(const char *path, const struct hero_trust *trust, const struct hero_limits *lim,
-			     json_t **manifest, json_t **index, struct hero_header *hdr, struct hero_error *err)
+			     int listing, json_t **manifest, json_t **index, struct hero_header *hdr,
+			     struct hero_error *err)
 {
 	struct hero_areader *r = NULL;
 	struct hero_aentry e;
@@ -350,7 +351,8 @@ int hero_archive_verify_file(const char *path, const struct hero_trust *trust, c
 	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
-	if ((ret = hero_areader_open(&r, fd, trust, lim, err)) < 0 || (ret = hero_areader_manifest(r, &text, &len, err)) < 0)
+	if ((ret = hero_areader_open(&r, fd, trust, lim, err)) < 0 || (listing && (ret = hero_areader_listing(r, err)) < 0) ||
+	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0)
 		goto out;
 	if (manifest && !(*manifest = json_loadb(text, len, 0, &je))) {
 		ret = hero_error(err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");

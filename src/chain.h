@@ -13,11 +13,12 @@
 char *hero_scope_canon(json_t *scope);
 
 /* Read the archive file PATH through and verify it (signature with TRUST, and
- * every entry). On success *MANIFEST and *INDEX (both may be NULL) receive
- * the parsed manifest and index (json_decref them) and HDR (may be NULL) the
- * header. */
+ * every entry; with LISTING only the signature, see hero_areader_listing). On
+ * success *MANIFEST and *INDEX (both may be NULL) receive the parsed manifest
+ * and index (json_decref them) and HDR (may be NULL) the header. */
 int hero_archive_verify_file(const char *path, const struct hero_trust *trust, const struct hero_limits *lim,
-			     json_t **manifest, json_t **index, struct hero_header *hdr, struct hero_error *err);
+			     int listing, json_t **manifest, json_t **index, struct hero_header *hdr,
+			     struct hero_error *err);
 
 /* The elements of INDEX that describe the state: everything but deleted
  * paths, as an object mapping each path to its element (borrowed from

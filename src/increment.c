@@ -29,7 +29,7 @@ int hero_increment_open(struct hero_increment **out, const char *path, const str
 	if (n)
 		memcpy(t.keys, extra->keys, n * sizeof *t.keys);
 	hero_seckey_pubkey(sk, &t.keys[n]);
-	ret = hero_archive_verify_file(path, &t, NULL, &inc->manifest, &inc->index, &h, err);
+	ret = hero_archive_verify_file(path, &t, NULL, 1, &inc->manifest, &inc->index, &h, err);
 	if (ret < 0) {
 		hero_error_prefix(err, "parent");
 		goto out;

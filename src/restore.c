@@ -910,7 +910,8 @@ static int chain_refuse(struct restore *x, size_t last, int ret)
 {
 	struct hero_error saved = *x->err;
 	for (size_t i = 0; i <= last && i < x->links->n; i++) {
-		int r = hero_archive_verify_file(x->links->v[i].path, x->o->trust, x->o->limits, NULL, NULL, NULL, x->err);
+		int r = hero_archive_verify_file(x->links->v[i].path, x->o->trust, x->o->limits, 0, NULL, NULL, NULL,
+						 x->err);
 		if (r < 0)
 			return r;
 	}

@@ -179,6 +179,12 @@ ssize_t hero_areader_data(struct hero_areader *r, void *buf, size_t n, struct he
 const char *hero_areader_index(const struct hero_areader *r);
 void hero_areader_stats(const struct hero_areader *r, struct hero_archive_stats *st);
 int hero_areader_signature_checked(const struct hero_areader *r);
+
+/* Read for the index only (a parent of an increment): entry data is read but
+ * not hashed, nor compared with the index's hashes; paths, types and sizes
+ * still are, and the signature, which covers every byte, vouches for the
+ * index. Only on a reader opened with a trust set, before the manifest is read. */
+int hero_areader_listing(struct hero_areader *r, struct hero_error *err);
 void hero_areader_free(struct hero_areader *r);
 
 /* Lowercase hex of N bytes into OUT (2N+1 bytes). */
