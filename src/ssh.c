@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,10 +22,14 @@
 
 struct hero_target {
 	int local;
-	char *args[MAX_ARGS]; /* ssh and its options, up to the destination */
+	char *args[MAX_ARGS]; /* ssh and its options; the destination is HOST */
 	int nargs;
+	char *host;
 	char **env;
 	char name[300];
+	char *control;        /* -oControlPath=PATH of the master, or NULL */
+	char *control_path;
+	pid_t master;         /* the running master connection, or 0 */
 };
 
 /* ---- targets ------------------------------------------------------------ */
@@ -51,13 +56,15 @@ int hero_target_ssh(const struct hero_ssh_opts *o, struct hero_target **out, str
 	snprintf(timeout, sizeof timeout, "%d", o->connect_timeout ? o->connect_timeout : 10);
 	bad = bad || push(t, o->program ? o->program : "ssh", "") || push(t, "-T", "") ||
 	      push(t, "-oBatchMode=", "yes") || push(t, "-oUserKnownHostsFile=", o->known_hosts) ||
-	      push(t, "-oGlobalKnownHostsFile=", "/dev/null") || push(t, "-oStrictHostKeyChecking=", "accept-new") ||
+	      push(t, "-oGlobalKnownHostsFile=", "/dev/null") || push(t, "-oStrictHostKeyChecking=", "accept-new") || push(t, "-oHashKnownHosts=", "no") ||
 	      push(t, "-oConnectTimeout=", timeout) || push(t, "-oServerAliveInterval=", "5") ||
 	      push(t, "-oServerAliveCountMax=", "3") || push(t, "-oLogLevel=", "ERROR") ||
 	      push(t, "-p", port) || push(t, "-l", o->user ? o->user : "root");
 	if (!bad && o->identity)
 		bad = push(t, "-oIdentitiesOnly=", "yes") || push(t, "-i", o->identity);
-	bad = bad || push(t, "--", "") || push(t, o->host, "");
+	if (!bad && o->control_path && strlen(o->control_path) < 100)
+		bad = !(t->control_path = strdup(o->control_path)) || asprintf(&t->control, "-oControlPath=%s", o->control_path) < 0;
+	bad = bad || !(t->host = strdup(o->host));
 	if (bad) {
 		hero_target_free(t);
 		return hero_error(err, HERO_EFAIL, "out of memory");
@@ -91,6 +98,15 @@ void hero_target_free(struct hero_target *t)
 {
 	if (!t)
 		return;
+	if (t->master > 0) {
+		kill(t->master, SIGTERM);
+		waitpid(t->master, NULL, 0);
+	}
+	if (t->control_path)
+		unlink(t->control_path);
+	free(t->control);
+	free(t->control_path);
+	free(t->host);
 	for (int i = 0; i < t->nargs; i++)
 		free(t->args[i]);
 	for (size_t i = 0; t->env && t->env[i]; i++)
@@ -364,6 +380,58 @@ int hero_run_argv(const char *const *argv, const char *const *env, struct hero_e
 	return finish(x, &cap, err);
 }
 
+/* Start the master connection when there is none (best effort: without it,
+ * every command connects on its own). */
+static void ensure_master(struct hero_target *t, long long deadline)
+{
+	struct stat st;
+	if (t->local || !t->control)
+		return;
+	if (t->master > 0 && waitpid(t->master, NULL, WNOHANG) == 0)
+		return;
+	t->master = 0;
+	unlink(t->control_path);
+	const char *argv[MAX_ARGS + 8];
+	int n = 0;
+	for (int i = 0; i < t->nargs; i++)
+		argv[n++] = t->args[i];
+	argv[n++] = t->control;
+	argv[n++] = "-oControlMaster=yes";
+	argv[n++] = "-oControlPersist=no";
+	argv[n++] = "-N";
+	argv[n++] = "--";
+	argv[n++] = t->host;
+	argv[n] = NULL;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	pid_t parent = getpid(), pid = fork();
+	if (pid == 0) {
+		child_setup(-1, null, null, NULL);
+		if (getppid() != parent)
+			_exit(126);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	if (null >= 0)
+		close(null);
+	if (pid < 0)
+		return;
+	long long until = hero_mono_ms() + 15000;
+	if (deadline && deadline < until)
+		until = deadline;
+	while (hero_mono_ms() < until) {
+		if (stat(t->control_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			t->master = pid;
+			return;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return; /* it could not connect: commands will say why */
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* ARGV for CMD at T (pointers into T and CMD; nothing to free). */
 static void target_argv(const struct hero_target *t, const char *cmd, const char **argv)
 {
@@ -374,6 +442,12 @@ static void target_argv(const struct hero_target *t, const char *cmd, const char
 	} else {
 		for (int i = 0; i < t->nargs; i++)
 			argv[n++] = t->args[i];
+		if (t->control && t->master > 0) {
+			argv[n++] = t->control;
+			argv[n++] = "-oControlMaster=no";
+		}
+		argv[n++] = "--";
+		argv[n++] = t->host;
 	}
 	argv[n++] = cmd;
 	argv[n] = NULL;
@@ -381,7 +455,8 @@ static void target_argv(const struct hero_target *t, const char *cmd, const char
 
 int hero_target_run(struct hero_target *t, const char *cmd, struct hero_exec *x, struct hero_error *err)
 {
-	const char *argv[MAX_ARGS + 2];
+	const char *argv[MAX_ARGS + 6];
+	ensure_master(t, x->deadline);
 	target_argv(t, cmd, argv);
 	int ret = hero_run_argv(argv, t->local ? (const char *const *)t->env : NULL, x, err);
 	if (ret < 0 && !t->local && x->status == 255)
@@ -507,7 +582,7 @@ int hero_target_pipe(struct hero_target *t, const char *const *src_argv, const c
 		     struct hero_exec *x, unsigned long long drop_after, struct hero_pipe_stats *ps,
 		     struct hero_error *err)
 {
-	const char *argv[MAX_ARGS + 2];
+	const char *argv[MAX_ARGS + 6];
 	struct child s = { -1, -1, -1 }, d = { -1, -1, -1 };
 	struct capture cap = { 0 };
 	int pin[2];
@@ -515,6 +590,7 @@ int hero_target_pipe(struct hero_target *t, const char *const *src_argv, const c
 	x->status = ps->src_status = -1;
 	x->timed_out = 0;
 	x->last_line[0] = '\0';
+	ensure_master(t, x->deadline);
 	if (pipe2(pin, O_CLOEXEC) < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot create a pipe");
 	target_argv(t, cmd, argv);
