@@ -84,14 +84,14 @@ for first in swap-marked swap-exchanged; do
 	done
 	check_after "kill during recovery after $first"
 done
-echo "== kill -9 at every 7th fsync, every 30th write, every 25th entry, every 20th carried file and removal"
+echo "== kill -9 at every 3rd fsync, every 30th write, every 25th entry, every 20th carried file and removal"
 sweep() { # sweep POINT STEP
 	local i=1 hit=0
 	while kill_at "$1:$i"; do hit=$((hit + 1)); i=$((i + $2)); done
 	[ "$hit" -gt 0 ] || fail "no $1 point reached"
 	echo "  $1: $hit kill points"
 }
-sweep fsync 7
+sweep fsync 3
 sweep write 30
 sweep read-entry 25
 sweep carry-entry 20
