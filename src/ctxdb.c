@@ -432,28 +432,6 @@ int hero_db_schema(const char *path, int *version, struct hero_error *err)
 	return ret;
 }
 
-static char *slurp(const char *path, struct hero_error *err)
-{
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		hero_error(err, HERO_EFAIL, "cannot read migration '%s'", path);
-		return NULL;
-	}
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t got;
-	while (m && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-		fwrite(chunk, 1, got, m);
-	fclose(f);
-	if (m)
-		fclose(m);
-	if (!buf)
-		hero_error(err, HERO_EFAIL, "out of memory");
-	return buf;
-}
-
 int hero_db_migrate(const char *path, const char *name, const struct hero_strlist *files, int to,
 		    struct hero_error *err)
 {
@@ -464,9 +442,9 @@ int hero_db_migrate(const char *path, const char *name, const struct hero_strlis
 	if ((ret = exec(db, "BEGIN IMMEDIATE", "cannot start migration", err)) < 0)
 		goto out;
 	for (size_t i = 0; i < files->n && ret == 0; i++) {
-		char *sql = slurp(files->v[i], err);
+		char *sql = hero_read_text(files->v[i]);
 		if (!sql) {
-			ret = -err->code;
+			ret = hero_error(err, HERO_EFAIL, "cannot read migration '%s'", files->v[i]);
 			break;
 		}
 		char *msg = NULL;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -197,4 +198,22 @@ int hero_split_path(const char *path, char **parent, char **base, struct hero_er
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	}
 	return 0;
+}
+
+char *hero_read_text(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t got;
+	while (m && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		fwrite(chunk, 1, got, m);
+	fclose(f);
+	if (m)
+		fclose(m);
+	return buf;
 }

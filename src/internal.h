@@ -60,6 +60,9 @@ int hero_rmtree_at(int dirfd, const char *name, struct hero_error *err);
 int hero_fsync(int fd, const char *what, struct hero_error *err);
 /* fsync the directory at PATH. */
 int hero_fsync_path(const char *path, struct hero_error *err);
+/* The whole content of the file at PATH as a malloc'd NUL-terminated string,
+ * or NULL (missing, unreadable, or out of memory). */
+char *hero_read_text(const char *path);
 /* Join A and B with '/' into a malloc'd string (NULL when out of memory). */
 char *hero_join(const char *a, const char *b);
 /* mkdir -p of PATH relative to DIRFD, mode 0755; existing directories are fine. */

@@ -158,15 +158,17 @@ int mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
 		ret = hero_target_local(env, &m->target, err);
 		free(root);
 	} else {
-		char *kh = hero_join(m->jobdir, "known_hosts");
+		char *kh = hero_join(m->jobdir, "known_hosts"), *ctl = hero_join(m->jobdir, "ssh.sock");
 		struct hero_ssh_opts o = { .host = target_host(m), .user = mig_str(m, "ssh_user"),
 					   .port = (int)mig_int(m, "ssh_port"), .identity = m->env ? m->env->identity : NULL,
-					   .known_hosts = kh, .connect_timeout = (int)mig_int(m, "ssh_connect_timeout") };
+					   .known_hosts = kh, .connect_timeout = (int)mig_int(m, "ssh_connect_timeout"),
+					   .control_path = ctl };
 		if (!o.host)
 			ret = hero_error(err, HERO_EFAIL, "the target's address is not known yet (stage wait has not run)");
 		else
 			ret = kh ? hero_target_ssh(&o, &m->target, err) : hero_error(err, HERO_EFAIL, "out of memory");
 		free(kh);
+		free(ctl);
 	}
 	if (ret == 0)
 		*t = m->target;

@@ -270,7 +270,8 @@ static char *does(const json_t *spec, size_t i, const char *tgt)
 	case 1: r = asprintf(&d, "poll get_vm until running with a mycelium IP, then until ssh answers"); break;
 	case 2: r = asprintf(&d, "gateway '%s': create it to %s (or adopt it), wait for its FQDN", s(spec, "gateway"),
 			     *s(spec, "source_backend") ? s(spec, "source_backend") : "the source"); break;
-	case 3: r = asprintf(&d, "on %s: trust the source key, merge secrets%s%s, run %s", tgt,
+	case 3: r = asprintf(&d, "on %s: %smerge secrets%s%s, run %s", tgt,
+			     strcmp(s(spec, "target_kind"), "dir") ? "trust the source key, " : "",
 			     *s(spec, "secrets_file") ? " from " : " (none)", s(spec, "secrets_file"),
 			     *s(spec, "bootstrap") ? s(spec, "bootstrap") : "no bootstrap script"); break;
 	case 4: r = asprintf(&d, "check a signed archive of context '%s' of %s can be made", ctx, s(spec, "source_root")); break;
@@ -290,12 +291,22 @@ static char *does(const json_t *spec, size_t i, const char *tgt)
 	return r < 0 ? NULL : d;
 }
 
+static const char *skip_reason(const json_t *spec, size_t i)
+{
+	const char *kind = s(spec, "target_kind");
+	if (i == 7)
+		return "no --desired directory";
+	if (!strcmp(kind, "dir"))
+		return "the target is a local directory";
+	return !strcmp(kind, "ssh") ? "the target instance exists" : "no --gateway";
+}
+
 json_t *hero_mig_plan(const json_t *spec)
 {
 	json_t *plan = json_array();
 	char *tgt = describe_target(spec);
 	for (size_t i = 0; i < HERO_MIG_NSTAGES; i++) {
-		char *d = does(spec, i, tgt ? tgt : "the target");
+		char *d = mig_stage_skipped(spec, i) ? strdup(skip_reason(spec, i)) : does(spec, i, tgt ? tgt : "the target");
 		json_array_append_new(plan, json_pack("{sssbss}", "stage", names[i], "skip", mig_stage_skipped(spec, i),
 						      "does", d ? d : ""));
 		free(d);

@@ -604,24 +604,6 @@ out:
 	return ret;
 }
 
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t got;
-	while (m && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-		fwrite(chunk, 1, got, m);
-	fclose(f);
-	if (m)
-		fclose(m);
-	return buf;
-}
-
 /* Create PATH in staging (parents too) holding TEXT, with MODE, fsync'd. */
 static int write_staged(struct restore *x, const char *path, const char *text, mode_t mode)
 {
@@ -661,7 +643,7 @@ static int merge_secrets(struct restore *x)
 			free(live);
 			return hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", path);
 		}
-		char *mine = x->swap.root_exists ? read_text(live) : NULL, *theirs = read_text(incoming), *merged = NULL;
+		char *mine = x->swap.root_exists ? hero_read_text(live) : NULL, *theirs = hero_read_text(incoming), *merged = NULL;
 		struct hero_strlist added = { 0 };
 		free(live);
 		ret = theirs ? hero_secrets_merge(mine, theirs, &merged, &added, x->err)

@@ -73,24 +73,6 @@ static int keep_needed(void *ctx, const char *name, size_t n)
 	return has(ctx, name, n);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	char chunk[4096];
-	size_t got;
-	while (m && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
-		fwrite(chunk, 1, got, m);
-	fclose(f);
-	if (m)
-		fclose(m);
-	return buf;
-}
-
 int hero_secrets_collect(const struct hero_inventory *inv, const char *root, const struct hero_strlist *needed,
 			 struct hero_secret_set *out, struct hero_error *err)
 {
@@ -102,7 +84,7 @@ int hero_secrets_collect(const struct hero_inventory *inv, const char *root, con
 			if (st->type != HERO_STATE_SECRETS || hero_state_per_context(st))
 				continue;
 			char *full = hero_join(root, st->path);
-			char *text = full ? slurp(full) : NULL;
+			char *text = full ? hero_read_text(full) : NULL;
 			free(full);
 			if (!text)
 				continue; /* no such file here: nothing to carry */

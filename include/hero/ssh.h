@@ -24,12 +24,17 @@ struct hero_ssh_opts {
 	const char *known_hosts; /* the job's own UserKnownHostsFile (required) */
 	int connect_timeout;     /* seconds; 0: 10 */
 	const char *program;     /* the ssh client; NULL: "ssh" */
+	const char *control_path; /* a socket path for one master connection shared by every command
+	                           * (OpenSSH ControlMaster, owned by this process), or NULL */
 };
 
 /* A target reached with ssh: BatchMode=yes, IdentitiesOnly=yes with -i,
  * StrictHostKeyChecking=accept-new against O->known_hosts only,
  * ConnectTimeout, ServerAliveInterval=5 / ServerAliveCountMax=3,
- * LogLevel=ERROR. The strings are copied. */
+ * LogLevel=ERROR. With O->control_path, the first command starts a master
+ * connection (a child that dies with this process) and later commands go
+ * through it; when it cannot start, commands connect on their own.
+ * The strings are copied. */
 int hero_target_ssh(const struct hero_ssh_opts *o, struct hero_target **out, struct hero_error *err);
 
 /* This host: commands run as /bin/sh -c CMD with ENV ("NAME=VALUE", NULL-
