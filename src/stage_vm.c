@@ -20,7 +20,7 @@ static int vm_secret(struct mig *m, char **out, struct hero_error *err)
 	if (ret < 0 || *out)
 		return ret;
 	unsigned char raw[32];
-	char *hex = sodium_malloc(2 * sizeof raw + 1);
+	char *hex = sodium_init() < 0 ? NULL : sodium_malloc(2 * sizeof raw + 1);
 	if (!hex)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	randombytes_buf(raw, sizeof raw);

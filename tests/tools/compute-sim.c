@@ -20,7 +20,8 @@
  *   ComputeService.get_webgateway {id}, list_webgateways, delete_webgateway {id}
  *   ComputeService.start_vm, stop_vm, restart_vm, inject_ssh_keys, vm_exec,
  *       vm_stats: errors, as on TFGrid
- *   sim.fault {deploy_error?, slow_ms?, drop?}: the fault knobs (test only)
+ *   sim.fault {deploy_error?, slow_ms?, drop?, drop_method?}: the fault knobs (test
+ *       only); drop_method limits the drop to requests for that method
  *
  * Each VM is a real sshd (run as root) on its own loopback address 127.0.0.N,
  * port --ssh-port, with a generated host key and AuthorizedKeysFile holding
@@ -615,6 +616,8 @@ static json_t *set_faults(struct sim *s, json_t *p)
 	for (size_t i = 0; i < 3; i++)
 		if (json_is_integer(json_object_get(p, keys[i])))
 			json_object_set(faults(s), keys[i], json_object_get(p, keys[i]));
+	if (json_is_string(json_object_get(p, "drop_method")) || json_is_null(json_object_get(p, "drop_method")))
+		json_object_set(faults(s), "drop_method", json_object_get(p, "drop_method"));
 	save(s);
 	return json_deep_copy(faults(s));
 }
@@ -721,6 +724,15 @@ out:
 	return ret;
 }
 
+/* The method named in BODY (for the drop fault), or "". */
+static int method_is(const char *body, const char *method)
+{
+	json_t *req = json_loads(body ? body : "", 0, NULL);
+	int yes = !strcmp(sget(req, "method"), method);
+	json_decref(req);
+	return yes;
+}
+
 static char *rpc(struct sim *s, const char *body)
 {
 	json_error_t je;
@@ -754,15 +766,17 @@ static void handle(struct sim *s, int fd)
 	}
 	tick(s);
 	char *reply = NULL;
+	json_t *f = faults(s);
+	const char *only = json_string_value(json_object_get(f, "drop_method"));
+	int drop = iget(f, "drop") > 0 && (!only || method_is(body, only));
 	if (!strcmp(method, "GET") && !strcmp(target, "/health"))
 		reply = strdup("{\"status\":\"ok\",\"service\":\"hero_compute\"}");
 	else if (!strcmp(method, "POST") && !strcmp(target, "/rpc"))
 		reply = rpc(s, body);
 	free(body);
-	json_t *f = faults(s);
 	if (iget(f, "slow_ms") > 0)
 		sleep_ms((long)iget(f, "slow_ms"));
-	if (iget(f, "drop") > 0) {
+	if (drop) {
 		json_object_set_new(f, "drop", json_integer(iget(f, "drop") - 1));
 		save(s);
 	} else {
