@@ -23,7 +23,7 @@ struct snap_cli {
 	const char *seckey, *output, *root, *manifests, *passfile, *tmpdir, *enc_passfile;
 	const char *parent, *metrics, *trustdir;
 	struct hero_strlist services, contexts, recipients, pubs;
-	int max_chain;
+	int max_chain, verify_parent;
 	int level, threads, progress, json, hooks, include_secrets;
 	struct run_metrics *rm;
 };
@@ -82,7 +82,8 @@ static _Noreturn void usage(int code)
 		   "                 [--root DIR] [--manifests DIR] [--passphrase-file FILE]\n"
 		   "                 [--level N] [--threads N] [--tmpdir DIR] [--hooks] [--json] [--quiet|--progress]\n"
 		   "                 [--encrypt-to RECIPIENT.pub]... [--encrypt-passphrase-file FILE] [--include-secrets]\n"
-		   "                 [--parent ARCHIVE|DIR [--max-chain N] [-p PUBKEY]... [--trusted-keys DIR]]\n"
+		   "                 [--parent ARCHIVE|DIR [--max-chain N] [--verify-parent] [-p PUBKEY]...\n"
+		   "                 [--trusted-keys DIR]]\n"
 		   "                 [--metrics FILE]\n"
 		   "       hero-snap prune DIR [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
 		   "                 [--dry-run] [--json] [--metrics FILE]\n"
@@ -144,7 +145,8 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 static void parse(struct snap_cli *c, int argc, char **argv)
 {
 	enum { O_CONTEXT = 256, O_ENCPASS, O_ENCTO, O_HOOKS, O_INCSECRETS, O_JSON, O_LEVEL, O_MANIFESTS, O_MAXCHAIN, O_METRICS,
-	       O_PARENT, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE, O_THREADS, O_TMPDIR, O_TRUSTDIR, O_VERSION };
+	       O_PARENT, O_PASSFILE, O_PROGRESS, O_ROOT, O_SERVICE, O_THREADS, O_TMPDIR, O_TRUSTDIR, O_VERIFYPARENT,
+	       O_VERSION };
 	static const struct option opts[] = {
 		{ "context", required_argument, NULL, O_CONTEXT },
 		{ "encrypt-passphrase-file", required_argument, NULL, O_ENCPASS },
@@ -169,6 +171,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "tmpdir", required_argument, NULL, O_TMPDIR },
 		{ "trusted-keys", required_argument, NULL, O_TRUSTDIR },
+		{ "verify-parent", no_argument, NULL, O_VERIFYPARENT },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -198,6 +201,7 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		case O_THREADS: c->threads = atoi(optarg); break;
 		case O_TMPDIR: c->tmpdir = optarg; break;
 		case O_TRUSTDIR: c->trustdir = optarg; break;
+		case O_VERIFYPARENT: c->verify_parent = 1; break;
 		case O_VERSION: printf("hero-snap %s\n", HERO_VERSION); exit(0);
 		default: usage(HERO_EUSAGE);
 		}
@@ -217,8 +221,8 @@ static void parse(struct snap_cli *c, int argc, char **argv)
 		fe_die(HERO_EUSAGE, "can't combine --encrypt-to and --encrypt-passphrase-file");
 	if ((c->pubs.n || c->trustdir) && !c->parent)
 		fe_die(HERO_EUSAGE, "-p and --trusted-keys name the keys of a parent: they need --parent");
-	if (c->max_chain && !c->parent)
-		fe_die(HERO_EUSAGE, "--max-chain needs --parent DIR");
+	if ((c->max_chain || c->verify_parent) && !c->parent)
+		fe_die(HERO_EUSAGE, "--max-chain and --verify-parent need --parent");
 	if (c->level < 0 || c->level > 19)
 		fe_die(HERO_EUSAGE, "--level must be between 1 and 19");
 }
@@ -253,10 +257,11 @@ static void report(const struct snap_cli *c, const struct hero_snap_result *res)
 	metric(c->rm, "deleted_entries", "Paths an increment listed as deleted since its parent.", (double)res->deleted);
 	metric(c->rm, "incremental", "1 if the last archive is an increment, 0 if full.", res->parent_id[0] != 0);
 	if (c->json) {
-		printf("{\"archive_id\":\"%s\",\"parent\":%s%s%s,\"entries\":%llu,\"files\":%llu,\"unchanged\":%llu,"
-		       "\"deleted\":%llu,\"data_bytes\":%llu,\"archive_bytes\":%llu,\"skipped\":%llu}\n",
+		printf("{\"archive_id\":\"%s\",\"parent\":%s%s%s,\"parent_verified\":%s,\"entries\":%llu,\"files\":%llu,"
+		       "\"unchanged\":%llu,\"deleted\":%llu,\"data_bytes\":%llu,\"archive_bytes\":%llu,\"skipped\":%llu}\n",
 		       res->archive_id, res->parent_id[0] ? "\"" : "", res->parent_id[0] ? res->parent_id : "null",
-		       res->parent_id[0] ? "\"" : "", (unsigned long long)res->st.entries, (unsigned long long)res->st.files,
+		       res->parent_id[0] ? "\"" : "", res->parent_verified ? "true" : "false",
+		       (unsigned long long)res->st.entries, (unsigned long long)res->st.files,
 		       (unsigned long long)res->unchanged, (unsigned long long)res->deleted,
 		       (unsigned long long)res->st.data_bytes, (unsigned long long)res->st.archive_bytes,
 		       (unsigned long long)res->skipped);
@@ -370,6 +375,7 @@ static int cmd_snapshot(int argc, char **argv)
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
 				    .tmpdir = c.tmpdir, .hooks = c.hooks, .include_secrets = c.include_secrets, .recipients = rcpt,
 				    .n_recipients = c.recipients.n, .passphrase = encpass, .parent = parent,
+				    .verify_parent = c.verify_parent,
 				    .parent_trust = &ptrust, .progress = show ? progress_cb : NULL };
 	struct hero_snap_result res;
 	int ret = hero_snapshot(&o, &res, &err);

@@ -449,6 +449,16 @@ static int write_signature(struct hero_awriter *w, struct hero_error *err)
 	return hero_write_all(w->fd, frame, sizeof frame, "archive output", err);
 }
 
+char *hero_awriter_index_text(const struct hero_awriter *w)
+{
+	char id[2 * HERO_ID_BYTES + 1];
+	hero_hex(w->hdr.archive_id, HERO_ID_BYTES, id);
+	json_t *doc = json_pack("{s:s, s:O}", "archive_id", id, "entries", w->index);
+	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	return text;
+}
+
 int hero_awriter_finish(struct hero_awriter *w, struct hero_archive_stats *stats,
 			struct hero_error *err)
 {

@@ -46,10 +46,20 @@ int hero_hash_unhex(const char *hex, uint8_t out[32]);
 struct hero_seckey;
 struct hero_increment;
 
-/* Read and verify the parent archive PATH with SK's own public key and the
- * keys of EXTRA (may be NULL), and keep its state. Free with hero_increment_free. */
+/* The parent archive PATH and its state. Unless VERIFY, when ROOT remembers
+ * the index of the archive whose id PATH's header holds (it wrote it: see
+ * hero_increment_remember), only PATH's header and manifest are read.
+ * Otherwise PATH is read through and verified with SK's own public key and
+ * the keys of EXTRA (may be NULL). Free with hero_increment_free. */
 int hero_increment_open(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
-			const struct hero_trust *extra, struct hero_error *err);
+			const struct hero_trust *extra, const char *root, int verify, struct hero_error *err);
+/* Whether the parent was read through and verified (1) or its remembered index used (0). */
+int hero_increment_verified(const struct hero_increment *inc);
+/* Remember INDEX_TEXT, the index of archive ARCHIVE_ID just written, under
+ * ROOT/.hero for the next increment (with its length and hash, so a damaged
+ * copy is never used). */
+int hero_increment_remember(const char *root, const char *archive_id, const char *index_text,
+			    struct hero_error *err);
 /* Refuse (HERO_EUSAGE) a parent of another instance or another SCOPE (the
  * manifest scope object of the archive being written). */
 int hero_increment_check(const struct hero_increment *inc, const char *instance_id, json_t *scope,

@@ -388,6 +388,17 @@ static int snapshot_hooks(const struct hero_snap_opts *o, int resume, struct her
 	return ret;
 }
 
+/* Keep the index of the archive just written for the next increment; a
+ * failure only costs that increment a read of its parent. */
+static void remember(const struct hero_snap_opts *o, const struct hero_awriter *w, const char *id)
+{
+	struct hero_error ignored = HERO_ERROR_INIT;
+	char *text = hero_awriter_index_text(w);
+	if (text)
+		hero_increment_remember(o->root, id, text, &ignored);
+	free(text);
+}
+
 /* The parent of an increment must be of this instance and this scope. */
 static int check_parent(const struct hero_snap_opts *o, const struct hero_increment *inc, const char *instance_id,
 			struct hero_error *err)
@@ -460,7 +471,8 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	if (o->parent && (o->n_recipients || o->passphrase))
 		return hero_error(err, HERO_EUSAGE, "can't combine an increment (--parent) with encryption");
 	/* the parent is verified before the instance is locked or quiesced */
-	if (o->parent && (ret = hero_increment_open(&c.inc, o->parent, o->sk, o->parent_trust, err)) < 0)
+	if (o->parent &&
+	    (ret = hero_increment_open(&c.inc, o->parent, o->sk, o->parent_trust, o->root, o->verify_parent, err)) < 0)
 		return ret;
 	int quiesced = 0;
 	if ((ret = hero_lock_instance(o->root, &lockfd, err)) < 0)
@@ -503,6 +515,8 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, res->archive_id);
 	res->skipped = plan.n_skip;
 	res->unchanged = c.unchanged;
+	res->parent_verified = c.inc && hero_increment_verified(c.inc);
+	remember(o, w, res->archive_id);
 	snprintf(res->parent_id, sizeof res->parent_id, "%s", parent_id ? parent_id : "");
 	ret = 0;
 out:

@@ -114,6 +114,10 @@ int hero_awriter_unchanged(struct hero_awriter *w, const struct hero_unchanged *
  * no tar entry. Only in an archive opened with HERO_FLAG_INCREMENTAL. */
 int hero_awriter_deleted(struct hero_awriter *w, const char *path, struct hero_error *err);
 
+/* The index as a JSON document ({"archive_id", "entries"}), as far as written;
+ * malloc'd (free it), NULL when out of memory. */
+char *hero_awriter_index_text(const struct hero_awriter *w);
+
 /* Write the index, end the tar and the zstd stream, and sign. STATS may be NULL. */
 int hero_awriter_finish(struct hero_awriter *w, struct hero_archive_stats *stats,
 			struct hero_error *err);

@@ -23,10 +23,15 @@ struct hero_snap_opts {
 	const char *passphrase;               /* ...or to this passphrase (NULL: not encrypted) */
 	int include_secrets;                  /* carry the secret values the services need (encrypted only) */
 	/* Write an increment of this archive file (formats/hero-archive-v1.md
-	 * section 8): it is read and verified first with SK's own public key and
-	 * PARENT_TRUST (may be NULL), and must be of this instance and scope. */
+	 * section 8), which must be of this instance and scope. Its index is the
+	 * one ROOT remembers when ROOT's last snapshot wrote it; otherwise it is
+	 * read and verified first, with SK's own public key and PARENT_TRUST (may
+	 * be NULL). */
 	const char *parent;
 	const struct hero_trust *parent_trust;
+	/* Read and verify the parent even when ROOT remembers its index (the
+	 * index of the last archive a snapshot of ROOT wrote, docs/decisions/0025). */
+	int verify_parent;
 	/* Called after each entry with bytes done and bytes planned; may be NULL. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
@@ -38,6 +43,7 @@ struct hero_snap_result {
 	uint64_t skipped;                     /* state surfaces deliberately left out */
 	char parent_id[2 * HERO_ID_BYTES + 1]; /* "" for a full archive */
 	uint64_t unchanged, deleted;          /* increment: entries listed without data, paths gone */
+	int parent_verified;                  /* the parent was read through and verified, not remembered */
 };
 
 /* Take the instance lock, plan from the manifests, and write one signed

@@ -17,6 +17,8 @@ json_field() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" "$2" | tr -d '"'; }
 state_hash() { (cd "$1" && find . ! -path './.hero' ! -path './.hero/*' -printf '%p %y %m %s\n' | LC_ALL=C sort &&
 	find . -type f ! -path './.hero/*' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1; }
 tick() { sleep 0.05; }
+# flip FILE OFFSET: invert one byte (never a no-op, unlike writing a fixed value)
+flip() { local b; b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' '); printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 
 echo "== full archive"
 expect_code 0 "$SAMPLE" --root "$S" --size 3M --contexts root,alice,bob --seed 21
@@ -34,6 +36,7 @@ chmod 0600 "$S/$F/alice/photos/IMG_0002.jpg"
 expect_code 0 hero-snap -s "$KEYS/test.key" --root "$S" -o "$A/1-inc.hsnap" --parent "$A/0-full.hsnap" --json
 id1=$(json_field archive_id "$T/out")
 [ "$(json_field parent "$T/out")" = "$id0" ] || fail "increment 1 does not name its parent"
+[ "$(json_field parent_verified "$T/out")" = false ] || fail "the index of the archive just written was not remembered"
 [ "$(json_field deleted "$T/out")" = 1 ] || fail "increment 1: expected 1 deleted path: $(cat "$T/out")"
 [ "$(json_field unchanged "$T/out")" -gt 100 ] || fail "increment 1 lists too few unchanged entries"
 want="$F/alice/documents/new-note.md $F/alice/documents/note-0001.md $F/alice/photos/IMG_0002.jpg $F/bob/documents/note-0002.md "
@@ -120,7 +123,7 @@ ls -a "$T" | grep -q 'hero-staging' && fail "staging left behind"
 
 echo "== a damaged link is reported as damaged, wherever it is"
 cp "$A/2-inc.hsnap" "$T/bad.hsnap"
-printf '\xff' | dd of="$T/bad.hsnap" bs=1 seek=$(( $(stat -c %s "$T/bad.hsnap") / 2 )) conv=notrunc status=none
+flip "$T/bad.hsnap" $(( $(stat -c %s "$T/bad.hsnap") / 2 ))
 expect_code 3 restore --root "$T/chain-r" "$A/0-full.hsnap" "$A/1-inc.hsnap" "$T/bad.hsnap" "$A/3-inc.hsnap"
 expect_grep "bad.hsnap.*damaged" "$T/err"
 expect_code 3 restore --root "$T/chain-r" "$A/0-full.hsnap" "$T/bad.hsnap"
@@ -146,6 +149,25 @@ expect_code 2 hero-snap -q -s "$KEYS/test.key" --root "$T/other" -o "$T/y.hsnap"
 expect_grep "is an archive of instance .*, not of this one" "$T/err"
 expect_code 2 snap -o "$T/y.hsnap" -p "$KEYS/test.pub"
 expect_grep 'need --parent' "$T/err"
+
+echo "== the index of the last archive is remembered; --verify-parent reads the parent anyway; a damaged memory is not used"
+expect_code 0 snap -o "$T/m1.hsnap"
+expect_code 0 hero-snap -s "$KEYS/test.key" --root "$S" -o "$T/m2.hsnap" --parent "$T/m1.hsnap" --json
+[ "$(json_field parent_verified "$T/out")" = false ] || fail "remembered index not used"
+cp "$T/m2.hsnap" "$T/m2-bad.hsnap"
+flip "$T/m2-bad.hsnap" $(( $(stat -c %s "$T/m2.hsnap") / 2 ))
+expect_code 3 snap -o "$T/m3.hsnap" --parent "$T/m2-bad.hsnap" --verify-parent
+expect_grep 'parent.*m2-bad.hsnap.*damaged' "$T/err"
+expect_code 0 hero-snap -s "$KEYS/test.key" --root "$S" -o "$T/m3.hsnap" --parent "$T/m2.hsnap" --verify-parent --json
+[ "$(json_field parent_verified "$T/out")" = true ] || fail "--verify-parent did not read the parent"
+flip "$S/.hero/last-index" $(( $(stat -c %s "$S/.hero/last-index") - 10 ))
+expect_code 0 hero-snap -s "$KEYS/test.key" --root "$S" -o "$T/m4.hsnap" --parent "$T/m3.hsnap" --json
+[ "$(json_field parent_verified "$T/out")" = true ] || fail "a damaged remembered index was used"
+rm "$S/.hero/last-index"
+expect_code 0 hero-snap -s "$KEYS/test.key" --root "$S" -o "$T/m5.hsnap" --parent "$T/m4.hsnap" --json
+[ "$(json_field parent_verified "$T/out")" = true ] || fail "no remembered index, yet the parent was not read"
+expect_code 0 restore --root "$T/m-r" "$T/m1.hsnap" "$T/m2.hsnap" "$T/m3.hsnap" "$T/m4.hsnap" "$T/m5.hsnap"
+[ "$(state_hash "$T/m-r")" = "$want" ] || fail "a chain written from remembered and read parents differs"
 
 echo "== an increment of nothing changed holds no entry"
 expect_code 0 snap -o "$A/4-inc.hsnap" --parent "$A/3-inc.hsnap"

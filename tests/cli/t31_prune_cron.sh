@@ -127,4 +127,36 @@ run_at=$(metric hero_snap_last_run_timestamp_seconds "$T/snap.prom")
 expect_code 2 hero-snap -q -s "$KEYS/test.key" --root "$S" --metrics "$T/snap.prom"
 [ "$(metric hero_snap_exit_code "$T/snap.prom")" = 2 ] || fail "a usage error is not in the metrics"
 ls "$T" | grep -q 'prom.tmp' && fail "a temporary metrics file was left"
+echo "== the crontab line and the systemd units of docs/cron.md work as written"
+DOC=$HERO_TOP/docs/cron.md
+mkdir "$T/cronarch" "$T/prom"
+subst() { sed -e "s|/root/hero|$S|g" -e "s|/backup/hero|$T/cronarch|g" -e "s|/etc/hero/snap.key|$KEYS/test.key|g" \
+	-e "s|/var/lib/prometheus/node-exporter|$T/prom|g"; }
+line=$(grep -m1 '^30 2 \* \* \* root ' "$DOC") || fail "no crontab line in docs/cron.md"
+cmd=$(printf '%s\n' "${line#30 2 \* \* \* root }" | sed 's/\\%/%/g' | subst)
+sh -c "$cmd" >"$T/out" 2>"$T/err" || fail "the crontab line failed: $(cat "$T/err")"
+[ ! -s "$T/out" ] && [ ! -s "$T/err" ] || fail "the crontab line printed: $(cat "$T/out" "$T/err")"
+[ -f "$T/cronarch/hero-$(date +%F).hsnap" ] || fail "the crontab line wrote no archive"
+[ "$(metric hero_snap_exit_code "$T/prom/hero_snap.prom")" = 0 ] || fail "crontab: snapshot metrics"
+[ "$(metric hero_snap_prune_exit_code "$T/prom/hero_snap_prune.prom")" = 0 ] || fail "crontab: prune metrics"
+# the ```ini block that follows the heading line naming UNIT
+unit() { awk -v name="$1" '/^`\/etc\/systemd/ && index($0, name) { want = 1; next }
+	want && /^```ini/ { on = 1; next } on && /^```/ { exit } on { print }' "$DOC"; }
+hs=$(command -v hero-snap)
+unit hero-snap.service | subst | sed "s|=hero-snap |=$hs |; s|exec hero-snap |exec $hs |" >"$T/hero-snap.service"
+unit hero-snap.timer >"$T/hero-snap.timer"
+grep -q '^ExecStart=' "$T/hero-snap.service" && grep -q '^OnCalendar=' "$T/hero-snap.timer" || fail "units not found in docs/cron.md"
+if command -v systemd-analyze >/dev/null; then
+	systemd-analyze verify --man=no "$T/hero-snap.service" "$T/hero-snap.timer" >"$T/out" 2>"$T/err" ||
+		fail "systemd-analyze: $(cat "$T/err")"
+	[ ! -s "$T/err" ] || fail "systemd-analyze warns: $(cat "$T/err")"
+else
+	echo "systemd-analyze not installed: the unit files were not verified"
+fi
+rm "$T/cronarch"/*.hsnap
+for key in ExecStart ExecStartPost; do # as systemd runs them: %% is %
+	c=$(sed -n "s/^$key=//p" "$T/hero-snap.service" | sed 's/%%/%/g')
+	eval "$c" >"$T/out" 2>"$T/err" || fail "$key of the service failed: $(cat "$T/err")"
+done
+[ -f "$T/cronarch/hero-$(date +%F).hsnap" ] || fail "the service wrote no archive"
 echo ok
