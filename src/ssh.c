@@ -564,7 +564,7 @@ static int pipe_result(struct hero_target *t, const char *src_label, struct hero
 	}
 	if (x->timed_out)
 		return hero_error(err, HERO_EFAIL, "transfer timed out after %llu bytes", ps->bytes);
-	if (x->status != 0 && !t->local && x->status == 255)
+	if (!t->local && (x->status == 255 || x->status > 128)) /* the client failed or died: the connection is gone */
 		return hero_error(err, HERO_EFAIL, "ssh to %s failed after %llu bytes%s%s", t->name, ps->bytes,
 				  x->last_line[0] ? ": " : " (connection dropped)", x->last_line);
 	if (x->status != 0)

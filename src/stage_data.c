@@ -261,10 +261,16 @@ static char *restore_cmd(const struct mig *m)
 	return cmd;
 }
 
-static unsigned long long drop_fault(void)
+/* Test fault: HERO_MIGRATE_FAULT=transfer-drop:BYTES[:N] kills the ssh client after
+ * BYTES in the first N attempts (every attempt without N). */
+static unsigned long long drop_fault(const struct mig *m)
 {
 	const char *f = getenv("HERO_MIGRATE_FAULT");
-	return f && !strncmp(f, "transfer-drop:", 14) ? strtoull(f + 14, NULL, 10) : 0;
+	char *end;
+	if (!f || strncmp(f, "transfer-drop:", 14))
+		return 0;
+	unsigned long long bytes = strtoull(f + 14, &end, 10);
+	return *end == ':' && m->attempt > atoi(end + 1) ? 0 : bytes;
 }
 
 static int transfer_result(struct mig *m, const char *out, unsigned long long bytes, struct hero_error *err)
@@ -321,7 +327,7 @@ int stage_transfer(struct mig *m, struct hero_error *err)
 	x.capture = 1;
 	x.deadline = m->deadline;
 	mig_log(m, "streaming context '%s' to %s", mig_str(m, "context"), hero_target_name(t));
-	ret = hero_target_pipe(t, argv, "hero-snap", cmd, &x, drop_fault(), &ps, err);
+	ret = hero_target_pipe(t, argv, "hero-snap", cmd, &x, drop_fault(m), &ps, err);
 	if (ret < 0 && !x.timed_out && x.status >= 2 && x.status <= 7)
 		ret = -mig_status_code(m, x.status);
 	if (ret == 0)
