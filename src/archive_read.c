@@ -25,6 +25,7 @@
 #include "blake2b.h"
 #include "crypt.h"
 #include "internal.h"
+#include "prefetch.h"
 
 #define IN_BUF (256 * 1024)
 #define MANIFEST_MAX (16u << 20)
@@ -39,7 +40,7 @@ struct zin {
 	int eof;
 	enum zstate state;
 	ZSTD_DCtx *dctx;
-	struct hero_blake2b prehash;
+	struct hero_prefetch *src; /* reads FD ahead and computes the prehash */
 	uint64_t consumed;   /* compressed bytes consumed */
 	uint64_t produced;   /* decompressed bytes produced */
 	uint8_t sig[HERO_SIG_FRAME];
@@ -160,7 +161,7 @@ static int raw_fill(struct zin *z, size_t need, struct hero_error *err)
 	z->rlen -= z->rpos;
 	z->rpos = 0;
 	while (z->rlen < need && !z->reof) {
-		ssize_t r = read(z->fd, z->raw + z->rlen, RAW_BUF - z->rlen);
+		ssize_t r = hero_prefetch_read(z->src, z->raw + z->rlen, RAW_BUF - z->rlen);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -172,9 +173,9 @@ static int raw_fill(struct zin *z, size_t need, struct hero_error *err)
 	return 0;
 }
 
+/* Hashing is done as the bytes are read (prefetch.c): every byte but the signature frame. */
 static void raw_take(struct zin *z, size_t n)
 {
-	hero_blake2b_update(&z->prehash, z->raw + z->rpos, n);
 	z->rpos += n;
 	z->consumed += n;
 }
@@ -287,7 +288,7 @@ static int zin_fill(struct zin *z, size_t need, struct hero_error *err)
 	z->len -= z->pos;
 	z->pos = 0;
 	while (z->len < need && !z->eof) {
-		ssize_t r = read(z->fd, z->buf + z->len, IN_BUF - z->len);
+		ssize_t r = hero_prefetch_read(z->src, z->buf + z->len, IN_BUF - z->len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -301,10 +302,8 @@ static int zin_fill(struct zin *z, size_t need, struct hero_error *err)
 
 static void zin_take(struct zin *z, size_t n)
 {
-	if (!z->crypt) { /* an encrypted body is hashed as ciphertext, in raw_take */
-		hero_blake2b_update(&z->prehash, z->buf + z->pos, n);
+	if (!z->crypt) /* an encrypted body is counted as ciphertext, in raw_take */
 		z->consumed += n;
-	}
 	z->pos += n;
 }
 
@@ -768,12 +767,13 @@ int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_area
 	r->obuf = malloc(IN_BUF);
 	r->scratch = malloc(IN_BUF);
 	r->z.dctx = ZSTD_createDCtx();
-	hero_blake2b_init(&r->z.prehash, 64);
 	r->index_budget = 64 << 10;
 	if (!r->z.buf || !r->obuf || !r->scratch || !r->z.dctx || hero_claims_init(&r->claims) < 0) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
+	if ((ret = hero_prefetch_new(&r->z.src, fd, HERO_SIG_FRAME, err)) < 0)
+		goto out;
 	ZSTD_DCtx_setParameter(r->z.dctx, ZSTD_d_windowLogMax, 27);
 	if ((ret = parse_header(r, err)) < 0)
 		goto out;
@@ -1175,7 +1175,8 @@ static int check_signature(struct hero_areader *r, struct hero_error *err)
 	if (memcmp(s + 10, r->hdr.keyid, HERO_KEYID_BYTES) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: signature key id differs from the header's");
 	uint8_t prehash[64];
-	hero_blake2b_final(&r->z.prehash, prehash);
+	if (hero_prefetch_prehash(r->z.src, prehash) < 0) /* the reader stopped short of the end */
+		return hero_error(err, HERO_EINTEGRITY, "archive damaged: data after the signature frame");
 	if (r->trust) {
 		const struct hero_pubkey *pk = hero_trust_find(r->trust, r->hdr.keyid);
 		if (!pk)
@@ -1294,6 +1295,7 @@ void hero_areader_free(struct hero_areader *r)
 		return;
 	if (r->tar)
 		archive_read_free(r->tar);
+	hero_prefetch_free(r->z.src);
 	ZSTD_freeDCtx(r->z.dctx);
 	free(r->z.buf);
 	free(r->z.raw);
