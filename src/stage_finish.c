@@ -346,7 +346,22 @@ out:
 	return ret;
 }
 
-/* Remove context CTX from the source: its directories and its rows. */
+/* REL (the expanded path of a per-context entry whose template is TMPL) cut
+ * after the component that holds {context}: the context's own directory. */
+static void context_dir(const char *tmpl, char *rel)
+{
+	const char *at = strstr(tmpl, "{context}");
+	size_t parts = 0;
+	for (const char *p = tmpl; at && p < at; p++)
+		parts += *p == '/';
+	for (char *p = rel; *p; p++)
+		if (*p == '/' && parts-- == 0) {
+			*p = '\0';
+			return;
+		}
+}
+
+/* Remove context CTX from the source: its directories (whole) and its rows. */
 static int delete_context(struct mig *m, struct hero_error *err)
 {
 	struct hero_inventory inv = HERO_INVENTORY_INIT;
@@ -371,6 +386,7 @@ static int delete_context(struct mig *m, struct hero_error *err)
 			while (n > 1 && rel[n - 1] == '/')
 				rel[--n] = '\0';
 			if (hero_state_per_context(st)) {
+				context_dir(st->path, rel);
 				paths += faccessat(rootfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
 				ret = hero_rmtree_at(rootfd, rel, err);
 			} else if (st->context_column && st->type == HERO_STATE_SQLITE && (full = hero_join(root, rel)) &&
