@@ -114,7 +114,7 @@ static int run_script(struct mig *m, struct hero_error *err)
 		cmd = NULL;
 		goto out;
 	}
-	ret = run_with_file(m, "bootstrap", cmd, script, NULL, err);
+	ret = run_with_file(m, "bootstrap script", cmd, script, NULL, err);
 	if (ret == 0) {
 		file_sha256(script, hex);
 		json_object_set_new(m->out, "script_sha256", json_string(hex));
