@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,12 @@ void fe_init(const char *argv0)
 {
 	const char *s = argv0 ? strrchr(argv0, '/') : NULL;
 	hero_progname = s ? s + 1 : (argv0 ? argv0 : "hero");
+	/* Archive paths are UTF-8 (formats/hero-archive-v1.md) and libarchive converts
+	 * names through the locale's character set: under the C locale (cron, ssh
+	 * without a locale) it could not name a non-ASCII file. Use the user's
+	 * locale when it is UTF-8, else C.UTF-8, for character types only. */
+	if (!setlocale(LC_CTYPE, "") || MB_CUR_MAX == 1)
+		setlocale(LC_CTYPE, "C.UTF-8");
 }
 
 void fe_warn(const char *fmt, ...)

@@ -70,6 +70,14 @@ while read -r v; do
 done <"$T/secrets"
 grep -q 'OSIS_MASTER_KEY' "$T/plain.tar" || fail "secret names not recorded"
 
+echo "== non-ASCII names survive under the C locale (cron, ssh without a locale)"
+echo umlaut >"$S/var/hero_foundry/files/root/documents/café-ümlaut.md"
+expect_code 0 env LC_ALL=C hero-snap -s "$KEYS/test.key" -o "$T/u.hsnap" --root "$S"
+expect_code 0 env LC_ALL=C hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/u" "$T/u.hsnap"
+cmp -s "$S/var/hero_foundry/files/root/documents/café-ümlaut.md" "$T/u/var/hero_foundry/files/root/documents/café-ümlaut.md" \
+	|| fail "non-ASCII file name not restored"
+rm "$S/var/hero_foundry/files/root/documents/café-ümlaut.md"
+
 echo "== pipe: hero-snap -o - | hero-restore - with no temporary file"
 rm -rf "$D"
 hero-snap -s "$KEYS/test.key" -o - --root "$S" -q | hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$D" - 2>"$T/err" \
