@@ -155,9 +155,24 @@ static int is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The instance id of ROOT if it has one (32 hex digits into ID), else 0. */
+static int root_instance(const char *root, char id[HERO_ID_HEX])
+{
+	char path[4096], line[64] = "";
+	int n = snprintf(path, sizeof path, "%s/.hero/instance-id", root);
+	FILE *f = n > 0 && (size_t)n < sizeof path ? fopen(path, "r") : NULL;
+	int ok = f && fgets(line, sizeof line, f) && strspn(line, "0123456789abcdef") == HERO_ID_HEX - 1;
+	if (f)
+		fclose(f);
+	if (ok)
+		snprintf(id, HERO_ID_HEX, "%.32s", line);
+	return ok;
+}
+
 /* The archive files to read: the files given, in their order, or the chain
- * ending at the newest archive of the one directory given. */
-static void resolve_chain(const struct hero_strlist *inputs, struct hero_strlist *out)
+ * ending at the newest archive of the one directory given; of ROOT's own
+ * instance when ROOT has an instance id and the directory holds its archives. */
+static void resolve_chain(const struct hero_strlist *inputs, const char *root, struct hero_strlist *out)
 {
 	if (!(inputs->n == 1 && is_dir(inputs->v[0]))) {
 		for (size_t i = 0; i < inputs->n; i++)
@@ -166,7 +181,10 @@ static void resolve_chain(const struct hero_strlist *inputs, struct hero_strlist
 	}
 	struct hero_chain c = HERO_CHAIN_INIT;
 	struct hero_error err = HERO_ERROR_INIT;
-	if (hero_chain_from_args(inputs, &c, &err) < 0)
+	char id[HERO_ID_HEX];
+	if (root_instance(root, id) && hero_dir_chain_for(inputs->v[0], id, NULL, NULL, &c, &err) < 0)
+		exit(fe_report(&err));
+	if (!c.n && hero_chain_from_args(inputs, &c, &err) < 0)
 		exit(fe_report(&err));
 	for (size_t i = 0; i < c.n; i++)
 		hero_strlist_push(out, c.v[i].path);
@@ -215,7 +233,7 @@ int main(int argc, char **argv)
 	else if (c.inputs.n == 1 && !is_dir(c.input) && (fd = open(c.input, O_RDONLY | O_CLOEXEC)) < 0)
 		fe_die(HERO_EFAIL, "cannot open archive '%s': %s", c.input, strerror(errno));
 	else if (fd < 0)
-		resolve_chain(&c.inputs, &chain);
+		resolve_chain(&c.inputs, root, &chain);
 	int show = fe_progress_enabled(c.progress);
 	struct hero_restore_opts o = { .root = root, .inv = have_inv ? &inv : NULL, .trust = &trust, .in_fd = fd,
 				       .chain = fd < 0 ? &chain : NULL,

@@ -556,7 +556,7 @@ int hero_dir_chain_for(const char *dir, const char *instance_id, const char *sco
 	const struct stat *exp = exclude && stat(exclude, &ex) == 0 ? &ex : NULL;
 	int ret = hero_dir_scan(dir, &all, NULL, err);
 	for (size_t i = 0; ret == 0 && i < all.n; i++)
-		if (!strcmp(all.v[i].instance_id, instance_id) && !strcmp(all.v[i].scope, scope) &&
+		if (!strcmp(all.v[i].instance_id, instance_id) && (!scope || !strcmp(all.v[i].scope, scope)) &&
 		    !same_file(all.v[i].path, exp))
 			ret = hero_chain_push(&mine, &all.v[i], err);
 	if (ret == 0 && mine.n)

@@ -72,7 +72,7 @@ int hero_chain_from_args(const struct hero_strlist *args, struct hero_chain *out
 char *hero_scope_string(const struct hero_strlist *services, const struct hero_strlist *contexts);
 
 /* The chain in DIR that ends at the newest archive of instance INSTANCE_ID
- * and scope SCOPE (a string of hero_scope_string), base first, into OUT; OUT
+ * and scope SCOPE (a string of hero_scope_string; NULL: any), base first, into OUT; OUT
  * stays empty when DIR holds no such archive. The file EXCLUDE (may be NULL;
  * compared by device and inode) and other files are ignored; a broken chain
  * refuses with HERO_EINTEGRITY. */

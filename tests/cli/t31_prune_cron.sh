@@ -93,6 +93,14 @@ expect_code 0 hero-inspect --chain "$N"
 expect_code 0 snap --parent "$N" --max-chain 3 -o "$N/night-5.hsnap" --json
 [ "$(sed -n 's/.*"parent":"\([0-9a-f]*\)".*/\1/p' "$T/out")" = "${ids[3]}" ] || fail "a rerun is not an increment of the night before: $(cat "$T/out")"
 expect_code 0 hero-inspect --chain "$N"
+# a directory shared with another instance: a restore into a root follows that root's own chain
+expect_code 0 hero-snap -q -s "$KEYS/test.key" --root "$T/other" -o "$N/zz-other-newest.hsnap"
+cp -a "$S" "$T/own"
+echo "stale" >"$T/own/var/hero_foundry/files/alice/documents/note-0004.md"
+expect_code 0 hero-restore -q --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/own" "$N"
+cmp -s "$S/var/hero_foundry/files/alice/documents/note-0004.md" "$T/own/var/hero_foundry/files/alice/documents/note-0004.md" ||
+	fail "a restore from a shared directory did not follow the root's own chain"
+rm "$N/zz-other-newest.hsnap"
 expect_code 2 snap --parent "$N/night-5.hsnap" -o "$N/night-5.hsnap"
 expect_grep 'is the output file' "$T/err"
 expect_code 2 snap --max-chain 3 -o "$T/y.hsnap"
