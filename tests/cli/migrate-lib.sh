@@ -58,45 +58,7 @@ EOF
 }
 
 # The migration panel: the moved context's data and the services that serve it.
-write_panel() {
-	cat >"$T/panel.yaml" <<'EOF'
-vars:
-  HERO_SUPERVISOR: unix:/var/run/zinit.sock
-  SOCK: ${HERO_ROOT}/var/sockets/hero_sample/rpc.sock
-  PHOTO: {glob: "${HERO_ROOT}/var/hero_foundry/files/${HERO_CONTEXT}/photos/*.jpg", basename: true}
-defaults: {timeout: 3s}
-probes:
-  - name: photo-downloads-as-image
-    kind: http
-    socket: ${SOCK}
-    path: /files/${HERO_CONTEXT}/photos/${PHOTO}
-    content_type: image/
-    magic: image
-  - name: objects-listed
-    kind: jsonrpc
-    socket: ${SOCK}
-    call: objects.list
-    context: ${HERO_CONTEXT}
-    min_items: 1
-  - name: business-records
-    kind: jsonrpc
-    socket: ${SOCK}
-    call: biz.customers
-    context: ${HERO_CONTEXT}
-    min_items: 1
-  - name: ui-navigation
-    kind: http
-    socket: ${SOCK}
-    body_contains: "<nav"
-  - name: services-healthy
-    kind: services
-    supervisor: ${HERO_SUPERVISOR}
-  - name: objects-database
-    kind: sqlite
-    path: ${HERO_ROOT}/var/hero_osis/${HERO_CONTEXT}/objects.db
-    query: SELECT id FROM objects
-EOF
-}
+write_panel() { cp "$HERO_TOP/examples/probes/tenant-panel.yaml" "$T/panel.yaml"; }
 
 # vm_args: the options of a move of geomind to a new simulated VM
 vm_args() {
