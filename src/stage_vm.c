@@ -101,6 +101,24 @@ static int ssh_ready(struct mig *m, struct hero_error *err)
 	}
 }
 
+/* Copy the VM's log (vm_logs) into the job's log; best effort. */
+static void log_vm(struct mig *m, struct hero_compute *c, const char *id)
+{
+	struct hero_error e = HERO_ERROR_INIT;
+	char *secret = NULL;
+	json_t *r = NULL, *line;
+	size_t i;
+	if (hero_journal_secret_get(m->j, m->id, SECRET_NAME, &secret, &e) < 0 || !secret ||
+	    hero_compute_vm_logs(c, id, secret, &r, m->deadline + 10000, &e) < 0) {
+		mig_log(m, "no VM log: %s", e.msg[0] ? e.msg : "no secret");
+	} else {
+		json_array_foreach(json_is_array(r) ? r : json_object_get(r, "lines"), i, line)
+			mig_log(m, "vm_logs| %s", json_string_value(line) ? json_string_value(line) : "");
+	}
+	json_decref(r);
+	hero_journal_secret_free(secret);
+}
+
 int stage_wait(struct mig *m, struct hero_error *err)
 {
 	struct hero_compute *c;
@@ -113,7 +131,8 @@ int stage_wait(struct mig *m, struct hero_error *err)
 		if ((ret = mig_compute(m, &c, err)) < 0)
 			return ret;
 		if ((ret = hero_compute_wait_vm(c, id, &vm, m->deadline, err)) < 0) {
-			m->permanent = !strcmp(vm.state, "error");
+			if ((m->permanent = !strcmp(vm.state, "error")))
+				log_vm(m, c, id);
 			return ret;
 		}
 		set_str(m, "vm_state", vm.state);

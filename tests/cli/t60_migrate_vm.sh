@@ -103,6 +103,21 @@ echo "== resume of a finished job does nothing; run of the same context again is
 expect_code 0 hero-migrate resume "$job" --ssh-identity "$T/id"
 eq "VMs after resume" "$(vms)" 1
 
+echo "== an existing instance over ssh (the same VM): provision and gateway are skipped"
+expect_code 0 hero-migrate run --context root --root "$SRC" -s "$KEYS/test.key" -p "$KEYS/test.pub" \
+	--probes "$T/panel.yaml" --target-ssh "$ip" --ssh-port 2222 --ssh-identity "$T/id" --backoff-ms 50 --poll-ms 20
+job2=$(job_of "$T/out")
+expect_code 0 hero-migrate status "$job2"
+expect_grep "^target   ssh $ip$" "$T/out"
+expect_grep "^provision  *skipped " "$T/out"
+expect_grep "^gateway  *skipped " "$T/out"
+expect_grep "^wait  *done  *1 .*ssh_probes=1" "$T/out"
+expect_grep "^verify  *done .*passed=6 failed=0" "$T/out"
+eq "VMs" "$(vms)" 1
+eq "gateways" "$(gws)" 1
+cmp -s <(sqlite3 -readonly "$SRC/var/hero_osis/root/objects.db" .dump) <(sqlite3 -readonly "$R/var/hero_osis/root/objects.db" .dump) ||
+	fail "root differs on the VM"
+
 echo "== the simulator restarts (kill -9) and loses nothing; a VM whose sshd died gets it back"
 stop_compute
 kill "$(vm_field sshd_pid)"

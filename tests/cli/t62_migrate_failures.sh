@@ -54,6 +54,7 @@ job=$(job_of "$T/out")
 expect_grep "wait: VM 'vm-1' ended in state error: deployment failed" "$T/err"
 failed_before_cutover "$job" wait
 expect_grep "^wait  *failed  *1 .*ended in state error" "$T/status.txt"
+grep -q "wait: vm_logs| .*error: deployment failed" "$T/state/$job/log" || fail "the VM's log (vm_logs) is not in the job's log"
 eq "the VM in error" "$(vm_field state)" error
 eq "gateways" "$(gws)" 0
 source_serving

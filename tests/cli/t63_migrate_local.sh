@@ -102,11 +102,22 @@ exec 9>&-
 expect_code 0 hero-migrate abort "$job3"
 expect_code 0 hero-migrate run --context geomind "${base[@]}" --target-dir "$T/dst4" --probes "$T/data-panel.yaml"
 
+echo "== a stage is bounded by its timeout: a bootstrap script that hangs is killed, with its processes"
+printf 'echo hanging\nsleep 31.5\n' >"$T/hang.sh"
+start=$(date +%s%N)
+expect_code 1 hero-migrate run --context geomind "${base[@]}" --probes "$T/data-panel.yaml" --target-dir "$T/dst5" \
+	--bootstrap "$T/hang.sh" --timeout bootstrap=1 --attempts 1
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$elapsed" -lt 6000 ] || fail "the timeout was not enforced: $elapsed ms"
+expect_grep "bootstrap: failed: bootstrap script: timed out" "$T/err"
+pgrep -f "sleep 31.5" >/dev/null && fail "the timed out script's processes survive"
+expect_code 0 hero-migrate abort "$(job_of "$T/out")"
+
 echo "== status: unknown jobs, and a journal others could read, are refused"
 expect_code 2 hero-migrate status 000000000000
 expect_grep "no job '000000000000'" "$T/err"
 expect_code 0 hero-migrate status
-eq "jobs listed" "$(wc -l <"$T/out")" 4
+eq "jobs listed" "$(wc -l <"$T/out")" 5
 chmod 644 "$J"
 expect_code 1 hero-migrate status
 expect_grep "readable by others" "$T/err"
