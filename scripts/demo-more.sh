@@ -58,6 +58,5 @@ echo "journal $(stat -c '%a %n' "$M/journal.db"); job log in $M/$job/log"
 step "abort --force: the simulated VM and the gateway are deleted, and the secret wiped"
 run hero-migrate abort --force "$job"
 echo "VMs left: $("$HERO_BUILD/tests/jget" "$M/compute.json" vms.length), gateways left: $("$HERO_BUILD/tests/jget" "$M/compute.json" gws.length)"
-rm -f "$W/nodeA/.hero/moved/geomind"
 demo_migrate_stop
 trap - EXIT

@@ -478,6 +478,21 @@ static int abort_work_dir(struct mig *m)
 	return ret;
 }
 
+/* Remove the moved mark at the source if this job wrote it: the source is the
+ * tenant's home again. */
+static void unmark_moved(struct mig *m)
+{
+	char *path = NULL;
+	if (asprintf(&path, "%s/.hero/moved/%s", mig_str(m, "source_root"), mig_str(m, "context")) < 0)
+		return;
+	json_t *mark = json_load_file(path, 0, NULL);
+	if (json_is_string(json_object_get(mark, "job")) && !strcmp(json_string_value(json_object_get(mark, "job")), m->id) &&
+	    unlink(path) == 0)
+		mig_log(m, "moved mark '%s' removed: the source serves the context again", path);
+	json_decref(mark);
+	free(path);
+}
+
 int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig_env *env, int force,
 		   struct hero_error *err)
 {
@@ -487,6 +502,11 @@ int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig
 		goto out;
 	if (!strcmp(json_string_value(json_object_get(m.job, "state")), HERO_JOB_ABORTED))
 		goto out;
+	if (json_is_true(mig_output(&m, "cleanup", "source_deleted"))) {
+		ret = hero_error(err, HERO_EUSAGE, "job '%s' deleted the context at the source: its target holds the only copy,"
+						   " abort refused", id);
+		goto out;
+	}
 	if (json_integer_value(json_object_get(stage_row(&m, "cutover"), "attempts")) > 0 && !force) {
 		ret = hero_error(err, HERO_EUSAGE,
 				 "the cutover of job '%s' has started: the new instance may serve the tenant"
@@ -504,6 +524,7 @@ int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig
 		   json_integer_value(json_object_get(stage_row(&m, "bootstrap"), "attempts")) > 0) {
 		abort_work_dir(&m);
 	}
+	unmark_moved(&m);
 	if ((ret = hero_journal_secret_delete(j, id, err)) < 0 ||
 	    (ret = hero_journal_set_job(j, id, HERO_JOB_ABORTED, "aborted", err)) < 0)
 		goto out;

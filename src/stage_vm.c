@@ -223,22 +223,32 @@ out:
 	return ret;
 }
 
-/* Delete the gateway NAME if the job created it (or re-created it in cutover). */
-static int delete_gateway(struct mig *m, struct hero_compute *c, struct hero_error *err)
+/* Undo the job's gateway: delete it if the job created it; put an adopted one
+ * (that cutover re-pointed) back to the backend it had before the job. */
+static int undo_gateway(struct mig *m, struct hero_compute *c, struct hero_error *err)
 {
 	struct hero_gw gw;
-	const char *name = mig_str(m, "gateway");
+	const char *name = mig_str(m, "gateway"), *before = mig_output_str(m, "gateway", "backend_before");
 	int found = 0, ret;
-	int ours = json_is_true(mig_output(m, "gateway", "created")) || mig_output(m, "cutover", "gateway_id") ||
-		   json_is_true(mig_output(m, "cutover", "repointing"));
-	if (!name || !ours)
+	int created = json_is_true(mig_output(m, "gateway", "created"));
+	int repointed = mig_output(m, "cutover", "gateway_id") || json_is_true(mig_output(m, "cutover", "repointing"));
+	if (!name || (!created && !repointed))
 		return 0;
-	if ((ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0 || !found)
+	if ((ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0)
 		return ret;
-	if ((ret = hero_compute_delete_gw(c, gw.id, m->deadline, err)) < 0 ||
-	    (ret = hero_compute_wait_gw_gone(c, gw.id, m->deadline, err)) < 0)
+	if (found && (created || !before || strcmp(gw.backend, before))) {
+		if ((ret = hero_compute_delete_gw(c, gw.id, m->deadline, err)) < 0 ||
+		    (ret = hero_compute_wait_gw_gone(c, gw.id, m->deadline, err)) < 0)
+			return ret;
+		mig_log(m, "gateway '%s' (%s) deleted", name, gw.id);
+		found = 0;
+	}
+	if (created || found || !before)
+		return 0;
+	if ((ret = hero_compute_deploy_gw(c, name, before, &gw, m->deadline, err)) < 0 ||
+	    (ret = hero_compute_wait_gw(c, gw.id, &gw, m->deadline, err)) < 0)
 		return ret;
-	mig_log(m, "gateway '%s' (%s) deleted", name, gw.id);
+	mig_log(m, "gateway '%s' points at %s again, as before the job (%s)", name, before, gw.id);
 	return 0;
 }
 
@@ -249,7 +259,7 @@ int mig_delete_created(struct mig *m, struct hero_error *err)
 	char *secret = NULL;
 	const char *name = mig_output_str(m, "provision", "name");
 	int found = 0, ret;
-	if ((ret = mig_compute(m, &c, err)) < 0 || (ret = delete_gateway(m, c, err)) < 0)
+	if ((ret = mig_compute(m, &c, err)) < 0 || (ret = undo_gateway(m, c, err)) < 0)
 		return ret;
 	if (!name)
 		return 0; /* provision never recorded its intent: no VM */

@@ -7,6 +7,8 @@ SRC=$T/src
 J=$T/state/journal.db
 CS=$T/compute.sock
 CSTATE=$T/compute.json
+# each run its own port: scenarios of concurrent test runs never share a VM address
+SSH_PORT=$(shuf -i 20000-39999 -n 1)
 export HERO_MIGRATE_JOURNAL=$J
 
 eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
@@ -20,7 +22,7 @@ make_source() {
 
 # start_compute [ARGS...]: the simulator until the scenario ends (VMs stopped at exit)
 start_compute() {
-	"$SIM" --socket "$CS" --state "$CSTATE" --dir "$T/vms" --slices 4 --provision-ms 100 --ip-ms 80 \
+	"$SIM" --socket "$CS" --state "$CSTATE" --dir "$T/vms" --ssh-port "$SSH_PORT" --slices 4 --provision-ms 100 --ip-ms 80 \
 		--gateway-ms 80 --delete-ms 80 "$@" 2>>"$T/compute.err" &
 	SIM_PID=$!
 	at_exit "kill -9 \$SIM_PID 2>/dev/null; wait \$SIM_PID 2>/dev/null; \"$SIM\" --teardown --state \"$CSTATE\""
@@ -63,7 +65,7 @@ write_panel() { cp "$HERO_TOP/examples/probes/tenant-panel.yaml" "$T/panel.yaml"
 # vm_args: the options of a move of geomind to a new simulated VM
 vm_args() {
 	echo --context geomind --root "$SRC" -s "$KEYS/test.key" -p "$KEYS/test.pub" --probes "$T/panel.yaml" \
-		--compute "unix:$CS" --ssh-key "$T/id.pub" --ssh-identity "$T/id" --ssh-port 2222 \
+		--compute "unix:$CS" --ssh-key "$T/id.pub" --ssh-identity "$T/id" --ssh-port "$SSH_PORT" \
 		--gateway geomind --source-backend http://10.1.1.1:9988 --bootstrap "$T/boot.sh" \
 		--desired "$HERO_TOP/examples/desired" --attempts 3 --backoff-ms 50 --poll-ms 20 --timeout 30
 }

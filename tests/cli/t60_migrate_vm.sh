@@ -75,7 +75,7 @@ for f in "$J" "$T/state/$job/log" "$T/state/$job/known_hosts" "$CSTATE"; do
 done
 sqlite3 "$J" "SELECT spec FROM jobs" | grep -q -- "$T/id\"" && fail "the identity path is stored in the spec"
 cmp -s "$T/id.pub" "$(vm_field dir)/authorized_keys" || fail "the VM's authorized_keys are not exactly the given key"
-ssh-keygen -F "[$ip]:2222" -f "$T/state/$job/known_hosts" | grep -q "ssh-ed25519 $(cut -d" " -f2 "$(vm_field dir)/ssh_host_ed25519_key.pub")" || fail "the VM's host key is not pinned in the job's known_hosts"
+ssh-keygen -F "[$ip]:$SSH_PORT" -f "$T/state/$job/known_hosts" | grep -q "ssh-ed25519 $(cut -d" " -f2 "$(vm_field dir)/ssh_host_ed25519_key.pub")" || fail "the VM's host key is not pinned in the job's known_hosts"
 
 echo "== the context arrived whole on the VM, and the source still has it"
 R=$(vm_root)
@@ -94,7 +94,7 @@ eq "secrets file mode" "$(stat -c %a "$R/cfg/env/env.sh")" 600
 
 echo "== the verify panel passes on the target, run there over ssh"
 ssh_vm() { ssh -T -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/id" -o UserKnownHostsFile="$T/state/$job/known_hosts" \
-	-o StrictHostKeyChecking=yes -o LogLevel=ERROR -p 2222 "root@$ip" "$@"; }
+	-o StrictHostKeyChecking=yes -o LogLevel=ERROR -p "$SSH_PORT" "root@$ip" "$@"; }
 ssh_vm "cat >/tmp/hero-t60-panel.$$.yaml && hero-migrate verify --probes /tmp/hero-t60-panel.$$.yaml --set HERO_CONTEXT=geomind; rc=\$?; rm -f /tmp/hero-t60-panel.$$.yaml; exit \$rc" \
 	<"$T/panel.yaml" >"$T/verify.out" 2>&1 || { cat "$T/verify.out"; fail "the panel fails on the VM"; }
 eq "probes passing on the VM" "$(grep -c '^ok ' "$T/verify.out")" 6
@@ -105,7 +105,7 @@ eq "VMs after resume" "$(vms)" 1
 
 echo "== an existing instance over ssh (the same VM): provision and gateway are skipped"
 expect_code 0 hero-migrate run --context root --root "$SRC" -s "$KEYS/test.key" -p "$KEYS/test.pub" \
-	--probes "$T/panel.yaml" --target-ssh "$ip" --ssh-port 2222 --ssh-identity "$T/id" --backoff-ms 50 --poll-ms 20
+	--probes "$T/panel.yaml" --target-ssh "$ip" --ssh-port "$SSH_PORT" --ssh-identity "$T/id" --backoff-ms 50 --poll-ms 20
 job2=$(job_of "$T/out")
 expect_code 0 hero-migrate status "$job2"
 expect_grep "^target   ssh $ip$" "$T/out"
@@ -143,6 +143,7 @@ expect_grep "cutover of job '$job' has started" "$T/err"
 expect_code 0 hero-migrate abort --force "$job"
 eq "VMs after abort" "$(vms)" 0
 eq "gateways after abort" "$(gws)" 0
+[ ! -e "$SRC/.hero/moved/geomind" ] || fail "abort left the moved mark: the source serves geomind again"
 eq "secrets after abort" "$(sqlite3 "$J" "SELECT count(*) FROM secrets")" 0
 expect_code 0 hero-migrate status "$job"
 expect_grep "^state    aborted$" "$T/out"

@@ -65,7 +65,7 @@ HERO_MIGRATE_FAULT=transfer-drop:65536 expect_code 1 hero-migrate run $(vm_args)
 job=$(job_of "$T/out")
 expect_grep "transfer: attempt 1 failed: ssh to root@.* failed after" "$T/err"
 failed_before_cutover "$job" transfer
-expect_grep "^transfer  *failed  *2 .*error: ssh to root@127.0.0.[0-9]*:2222 failed after [0-9]* bytes" "$T/status.txt"
+expect_grep "^transfer  *failed  *2 .*error: ssh to root@127.0.0.[0-9]*:$SSH_PORT failed after [0-9]* bytes" "$T/status.txt"
 eq "gateway still to the source" "$(gw_field backends.0)" http://10.1.1.1:9988
 R=$(vm_root)
 [ -e "$R/var/hero_osis/geomind" ] && fail "a dropped transfer left data on the target"
@@ -85,7 +85,7 @@ eq "the archive restored is the one of the retry" "$(sed -n 's/.*restore of arch
 	"$(stage_field "$job" transfer outputs.archive_id)"
 eq "VMs" "$(vms)" 1
 expect_code 0 hero-migrate abort --force "$job"
-rm -f "$SRC/.hero/moved/geomind"
+[ ! -e "$SRC/.hero/moved/geomind" ] || fail "abort --force left the moved mark"
 
 echo "== a failing probe: verify fails after its attempts; an adopted gateway is left alone"
 rpc ComputeService.deploy_webgateway '{"name":"tenant","kind":"name","backends":["http://10.9.9.9:9988"]}' >/dev/null
@@ -106,4 +106,16 @@ source_serving
 abort_all "$job"
 eq "the adopted gateway survives abort" "$(gws)" 1
 eq "its backend" "$(gw_field backends.0)" http://10.9.9.9:9988
+
+echo "== the adopted gateway follows the tenant at cutover, and abort --force puts it back"
+expect_code 0 hero-migrate run $(vm_args) --gateway tenant
+job=$(job_of "$T/out")
+eq "gateway to the VM" "$(gw_field backends.0)" "http://$(vm_field mycelium_ip):9988"
+eq "one gateway" "$(gws)" 1
+expect_code 0 hero-migrate abort --force "$job"
+expect_grep "abort: job aborted" "$T/err"
+eq "VMs after abort" "$(vms)" 0
+eq "the adopted gateway is back" "$(gws)" 1
+eq "its backend, as before the job" "$(gw_field backends.0)" http://10.9.9.9:9988
+eq "its name" "$(gw_field name)" tenant
 echo ok

@@ -81,6 +81,8 @@ done
 eq "geomind's files at the source" "$(tree_hash "$SRC/var/hero_foundry/files/geomind")" "$geo"
 expect_code 0 hero-migrate status "$job2"
 expect_grep "^cleanup  *done .*deleted_paths=[1-9][0-9]* deleted_rows=[1-9][0-9]* source_deleted=yes" "$T/out"
+expect_code 2 hero-migrate abort --force "$job2"
+expect_grep "deleted the context at the source: its target holds the only copy" "$T/err"
 
 echo "== one unfinished job per context: a failed job blocks a second one until aborted"
 cp "$T/data-panel.yaml" "$T/bad.yaml"

@@ -263,9 +263,24 @@ static int listening(const char *ip, int port, long ms)
 	return 0;
 }
 
+/* Whether IP:PORT can be bound (nobody else listens there). */
+static int addr_free(const char *ip, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	inet_pton(AF_INET, ip, &a.sin_addr);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static int start_sshd(struct sim *s, json_t *vm)
 {
 	char conf[4096], log[4096];
+	if (!addr_free(sget(vm, "ip"), s->ssh_port))
+		return -1; /* someone else listens there: never pass it off as this VM */
 	snprintf(conf, sizeof conf, "%s/sshd_config", sget(vm, "dir"));
 	snprintf(log, sizeof log, "%s/sshd.log", sget(vm, "dir"));
 	mkdir("/run/sshd", 0755);
@@ -468,17 +483,7 @@ static int pick_ip(struct sim *s, char *out, size_t n)
 {
 	for (int k = 2; k < 255; k++) {
 		snprintf(out, n, "127.0.0.%d", k);
-		if (find(json_object_get(s->st, "vms"), "ip", out))
-			continue;
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)s->ssh_port) };
-		inet_pton(AF_INET, out, &a.sin_addr);
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (ok)
+		if (!find(json_object_get(s->st, "vms"), "ip", out) && addr_free(out, s->ssh_port))
 			return 0;
 	}
 	return -1;
