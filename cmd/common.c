@@ -79,6 +79,20 @@ char *fe_manifests(const char *opt)
 	const char *env = getenv("HERO_MANIFESTS");
 	if (env && *env)
 		return strdup(env);
+	/* installed tools find the manifests beside them: BINDIR/../share/hero/manifests,
+	 * wherever the tree was installed or moved to */
+	char exe[4096], path[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			int k = snprintf(path, sizeof path, "%s/../share/hero/manifests", exe);
+			if (k > 0 && (size_t)k < sizeof path && access(path, R_OK | X_OK) == 0)
+				return strdup(path);
+		}
+	}
 	if (access(HERO_DATADIR "/manifests", R_OK | X_OK) == 0)
 		return strdup(HERO_DATADIR "/manifests");
 	return strdup("manifests");
@@ -194,8 +208,10 @@ void fe_load_trust(struct hero_trust *t, const struct hero_strlist *pubs, const 
 void fe_load_inventory(struct hero_inventory *inv, const char *dir)
 {
 	struct hero_error err = HERO_ERROR_INIT;
-	if (hero_inventory_load(inv, dir, &err) < 0)
+	if (hero_inventory_load(inv, dir, &err) < 0) {
+		hero_error_prefix(&err, "cannot load the manifests");
 		exit(fe_report(&err));
+	}
 }
 
 const char *fe_size(unsigned long long n, char *buf, size_t len)

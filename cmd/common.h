@@ -24,8 +24,9 @@ int fe_report(const struct hero_error *err);
  * An empty OPT (--root '') is a usage error, never the default. */
 char *fe_root(const char *opt);
 
-/* The manifests directory: OPT if set, else $HERO_MANIFESTS, else the installed
- * reference manifests (HERO_DATADIR/manifests), else ./manifests. Malloc'd. */
+/* The manifests directory: OPT if set, else $HERO_MANIFESTS, else the reference
+ * manifests installed beside the tool (BINDIR/../share/hero/manifests), else
+ * HERO_DATADIR/manifests, else ./manifests. Malloc'd. */
 char *fe_manifests(const char *opt);
 
 /* Read a passphrase: from FILE if given (first line), else $HERO_PASSPHRASE,

@@ -221,8 +221,8 @@ int main(int argc, char **argv)
 	struct hero_trust trust = HERO_TRUST_INIT;
 	fe_load_trust(&trust, &c.pubs, c.trustdir);
 	struct hero_inventory inv = HERO_INVENTORY_INIT;
-	struct hero_error ierr = HERO_ERROR_INIT;
-	int have_inv = hero_inventory_load(&inv, mdir, &ierr) == 0;
+	/* the target's manifests are the other half of the compatibility contract */
+	fe_load_inventory(&inv, mdir);
 	struct hero_seckey *identity;
 	char *pass;
 	fe_decrypt_keys(c.identity, c.idpass, c.passfile, &identity, &pass);
@@ -235,7 +235,7 @@ int main(int argc, char **argv)
 	else if (fd < 0)
 		resolve_chain(&c.inputs, root, &chain);
 	int show = fe_progress_enabled(c.progress);
-	struct hero_restore_opts o = { .root = root, .inv = have_inv ? &inv : NULL, .trust = &trust, .in_fd = fd,
+	struct hero_restore_opts o = { .root = root, .inv = &inv, .trust = &trust, .in_fd = fd,
 				       .chain = fd < 0 ? &chain : NULL,
 				       .limits = &c.lim, .dry_run = c.dry_run, .services = &c.services,
 				       .context = c.context, .as = c.as, .allow_missing_secrets = c.allow_missing,
