@@ -144,6 +144,8 @@ expect_code 0 hero-migrate abort --force "$job"
 eq "VMs after abort" "$(vms)" 0
 eq "gateways after abort" "$(gws)" 0
 [ ! -e "$SRC/.hero/moved/geomind" ] || fail "abort left the moved mark: the source serves geomind again"
+eq "deleting a deleted VM again is not an error" \
+	"$(rpc ComputeService.delete_vm '{"id":"vm-1","secret":"whatever-whatever-whatever"}' | "$JGET" - result.deleted)" true
 eq "secrets after abort" "$(sqlite3 "$J" "SELECT count(*) FROM secrets")" 0
 expect_code 0 hero-migrate status "$job"
 expect_grep "^state    aborted$" "$T/out"

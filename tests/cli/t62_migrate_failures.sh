@@ -118,4 +118,16 @@ eq "VMs after abort" "$(vms)" 0
 eq "the adopted gateway is back" "$(gws)" 1
 eq "its backend, as before the job" "$(gw_field backends.0)" http://10.9.9.9:9988
 eq "its name" "$(gw_field name)" tenant
+echo "== a slow ComputeService: calls that outlast the stage's timeout fail it; resume once it is fast"
+rpc sim.fault '{"slow_ms":1500}' >/dev/null
+expect_code 1 hero-migrate run $(vm_args) --gateway slowgw --timeout provision=1 --attempts 1
+job=$(job_of "$T/out")
+expect_grep "provision: failed: ComputeService.list_vms: cannot reach .*[Tt]imeout" "$T/err"
+expect_code 0 hero-migrate status "$job"
+expect_grep "^provision  *failed  *1 " "$T/out"
+rpc sim.fault '{"slow_ms":0}' >/dev/null
+expect_code 0 hero-migrate resume "$job" --ssh-identity "$T/id"
+eq "VMs" "$(vms)" 1
+expect_code 0 hero-migrate abort --force "$job"
+eq "VMs after abort" "$(vms)" 0
 echo ok
