@@ -60,6 +60,19 @@ step "the same over a pipe, no temporary file"
 echo "\$ hero-snap -s demo.key -o - --root nodeA | hero-restore --allow-missing-secrets -p demo.pub --root nodeC -"
 hero-snap -s "$W/demo.key" -o - --root "$W/nodeA" -q | hero-restore --allow-missing-secrets -p "$W/demo.pub" --root "$W/nodeC" -
 
+step "a person's export: context alice, encrypted to her own key, still signed by the instance"
+run hero-snap keygen --encryption -s "$W/alice.id" -p "$W/alice.rcpt" --no-passphrase
+run hero-snap -s "$W/demo.key" -o "$W/alice.hsnap" --root "$W/nodeA" --context alice --encrypt-to "$W/alice.rcpt"
+echo "without her key: who signed it, for how many recipients, and whether it is intact"
+run hero-inspect --verify -p "$W/demo.pub" "$W/alice.hsnap"
+echo "with it, into nodeB as alice2: refused, because her rows would collide with nodeB's alice (exit 7);"
+echo "nothing in nodeB changes"
+run hero-restore --identity "$W/alice.id" -p "$W/demo.pub" --root "$W/nodeB" --context alice --as alice2 "$W/alice.hsnap" \
+	&& exit 1 || echo "exit code $?"
+echo "into a new instance of her own: restored, with the secret names she will need listed"
+run hero-restore --identity "$W/alice.id" -p "$W/demo.pub" --root "$W/alice-home" --allow-missing-secrets "$W/alice.hsnap"
+ls "$W/alice-home/var/hero_osis" "$W/alice-home/var/hero_foundry/files"
+
 if [ -f "$top/scripts/demo-more.sh" ]; then
 	. "$top/scripts/demo-more.sh"
 fi
