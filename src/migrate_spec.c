@@ -213,13 +213,15 @@ static int tuning_part(const struct hero_mig_opts *o, json_t *spec, struct hero_
 
 int hero_mig_spec(const struct hero_mig_opts *o, json_t **out, struct hero_error *err)
 {
-	json_t *spec = json_object();
+	json_t *spec = NULL;
 	int ret;
 	if (!o->context || !hero_context_valid(o->context))
 		return hero_error(err, HERO_EUSAGE, "--context '%s' is not a valid context name",
 				  o->context ? o->context : "");
 	if (o->as && !hero_context_valid(o->as))
 		return hero_error(err, HERO_EUSAGE, "--as '%s' is not a valid context name", o->as);
+	if (!(spec = json_object()))
+		return hero_error(err, HERO_EFAIL, "out of memory");
 	if ((ret = target_part(o, spec, err)) < 0 || (ret = files_part(o, spec, err)) < 0 ||
 	    (ret = tuning_part(o, spec, err)) < 0)
 		goto out;
