@@ -679,13 +679,22 @@ static int cmd_run(int argc, char **argv)
 	json_t *spec = build_spec(&c);
 	struct hero_journal *j = open_journal(c.journal);
 	struct hero_mig_env env = { .identity = c.identity, .tools_dir = tools_dir(), .say = say_progress, .say_ctx = &c };
-	int ret = hero_mig_create(j, spec, id, &err);
+	int ret = hero_mig_create(j, spec, id, &err), created = ret == 0;
 	json_decref(spec);
-	if (ret == 0) {
-		printf("job %s\n", id);
+	if (created) {
+		if (!c.json)
+			printf("job %s\n", id);
 		fflush(stdout);
 		ret = hero_mig_run(j, id, &env, &err);
 	}
+	json_t *doc = NULL;
+	struct hero_error ignored = HERO_ERROR_INIT;
+	if (created && c.json && hero_journal_get(j, id, &doc, &ignored) == 0) {
+		/* the job as `status --json` shows it, whatever the outcome */
+		json_dumpf(doc, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(doc);
 	return finish_job(j, ret, &err);
 }
 

@@ -115,11 +115,18 @@ expect_grep "bootstrap: failed: bootstrap script: timed out" "$T/err"
 pgrep -f "sleep 31.5" >/dev/null && fail "the timed out script's processes survive"
 expect_code 0 hero-migrate abort "$(job_of "$T/out")"
 
+echo "== run --json: the job record at the end, as status --json shows it"
+expect_code 0 hero-migrate run --context geomind "${base[@]}" --probes "$T/data-panel.yaml" --target-dir "$T/dst6" --json --quiet
+eq "json state" "$("$JGET" "$T/out" state)" done
+eq "json stage" "$("$JGET" "$T/out" stages.9.name)" cutover
+expect_no_grep "^job " "$T/out"
+[ ! -s "$T/err" ] || fail "--quiet wrote to stderr: $(cat "$T/err")"
+
 echo "== status: unknown jobs, and a journal others could read, are refused"
 expect_code 2 hero-migrate status 000000000000
 expect_grep "no job '000000000000'" "$T/err"
 expect_code 0 hero-migrate status
-eq "jobs listed" "$(wc -l <"$T/out")" 5
+eq "jobs listed" "$(wc -l <"$T/out")" 6
 chmod 644 "$J"
 expect_code 1 hero-migrate status
 expect_grep "readable by others" "$T/err"
