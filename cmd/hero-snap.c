@@ -338,6 +338,14 @@ static char *pick_parent(const struct snap_cli *c, const char *root)
 		return NULL; /* never archived: nothing in DIR can be its parent */
 	if (!(scope = hero_scope_string(&c->services, &c->contexts)))
 		fe_die(HERO_EFAIL, "out of memory");
+	/* an archive there that cannot be read is never skipped: tonight's increment
+	 * would chain from an older night; the operator moves it aside first */
+	struct hero_strlist bad = { 0 };
+	if (hero_dir_scan(c->parent, &ch, &bad, &err) == 0 && bad.n)
+		fe_die(HERO_EINTEGRITY, "archive directory '%s' holds an unreadable archive (%s): move it aside", c->parent,
+		       bad.v[0]);
+	hero_strlist_release(&bad);
+	hero_chain_release(&ch);
 	if (hero_dir_chain_for(c->parent, id, scope, strcmp(c->output, "-") ? c->output : NULL, &ch, &err) < 0)
 		fe_warn("%s: writing a full archive", err.msg);
 	else if (ch.n && (!c->max_chain || ch.n < (size_t)c->max_chain) && !(pick = strdup(ch.v[ch.n - 1].path)))

@@ -314,13 +314,28 @@ int hero_chain_check(const struct hero_chain *c, size_t *bad, struct hero_error 
 	return 0;
 }
 
+/* Scan DIR for a chain to restore or extend: an archive that cannot be read
+ * there is refused by name, never skipped, so a damaged newest archive can
+ * not silently turn "last night" into an older night. */
+static int dir_scan_strict(const char *dir, struct hero_chain *all, struct hero_error *err)
+{
+	struct hero_strlist bad = { 0 };
+	int ret = hero_dir_scan(dir, all, &bad, err);
+	if (ret == 0 && bad.n)
+		ret = hero_error(err, HERO_EINTEGRITY,
+				 "archive directory '%s' holds an unreadable archive (%s%s): move it aside, or name the archives",
+				 dir, bad.v[0], bad.n > 1 ? ", and more" : "");
+	hero_strlist_release(&bad);
+	return ret;
+}
+
 int hero_chain_from_args(const struct hero_strlist *args, struct hero_chain *out, struct hero_error *err)
 {
 	struct stat st;
 	int ret = 0;
 	if (args->n == 1 && stat(args->v[0], &st) == 0 && S_ISDIR(st.st_mode)) {
 		struct hero_chain all = HERO_CHAIN_INIT;
-		ret = hero_dir_scan(args->v[0], &all, NULL, err);
+		ret = dir_scan_strict(args->v[0], &all, err);
 		if (ret == 0 && !all.n)
 			ret = hero_error(err, HERO_EUSAGE, "no readable archive (*.hsnap) in '%s'", args->v[0]);
 		if (ret == 0)
@@ -554,7 +569,7 @@ int hero_dir_chain_for(const char *dir, const char *instance_id, const char *sco
 	struct hero_chain all = HERO_CHAIN_INIT, mine = HERO_CHAIN_INIT;
 	struct stat ex;
 	const struct stat *exp = exclude && stat(exclude, &ex) == 0 ? &ex : NULL;
-	int ret = hero_dir_scan(dir, &all, NULL, err);
+	int ret = dir_scan_strict(dir, &all, err);
 	for (size_t i = 0; ret == 0 && i < all.n; i++)
 		if (!strcmp(all.v[i].instance_id, instance_id) && (!scope || !strcmp(all.v[i].scope, scope)) &&
 		    !same_file(all.v[i].path, exp))
