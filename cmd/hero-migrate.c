@@ -414,7 +414,7 @@ struct job_cli {
 	const char *keys[MAX_VARS + 1];
 	const char *vars[MAX_VARS + 1];
 	const char *journal, *identity;
-	int json, quiet, force;
+	int json, quiet, force, dry_run;
 };
 
 /* The journal: OPT, else $HERO_MIGRATE_JOURNAL, else ~/.hero-migrate/journal.db. Malloc'd. */
@@ -483,7 +483,7 @@ static void job_usage(const char *cmd, int code)
 		"         [--ssh-user USER] [--ssh-port N] [--ssh-connect-timeout SECS] [--ssh-identity FILE]\n"
 		"         [--bootstrap FILE] [--secrets-file FILE | --no-secrets] [--desired DIR]\n"
 		"         [--set NAME=VALUE]... [--delete-source] [--attempts N] [--backoff-ms MS]\n"
-		"         [--poll-ms MS] [--timeout [STAGE=]SECS]... [--journal FILE] [--json] [--quiet]\n"
+		"         [--poll-ms MS] [--timeout [STAGE=]SECS]... [--journal FILE] [--dry-run] [--json] [--quiet]\n"
 		"Move context NAME of the instance at --root to the target, as journaled stages:\n"
 		"provision wait gateway bootstrap snapshot transfer restore reconcile verify cutover\n"
 		"cleanup. 'plan' prints what each stage will do; 'run' creates the job and runs it.\n",
@@ -496,7 +496,7 @@ enum {
 	O_IMAGE, O_JOURNAL, O_JSON, O_MANIFESTS, O_NO_SECRETS, O_NODE, O_PASSFILE, O_POLL, O_PROBES, O_REMOTE_BIN,
 	O_ROOT, O_ROUTER_PORT, O_SECRETS_FILE, O_SET, O_SLICES, O_SOURCE_BACKEND, O_SSH_CT, O_SSH_IDENTITY,
 	O_SSH_KEY, O_SSH_PORT, O_SSH_USER, O_TARGET_DIR, O_TARGET_ROOT, O_TARGET_SSH, O_TARGET_SV, O_TIMEOUT,
-	O_VM_NAME,
+	O_VM_NAME, O_DRY_RUN,
 };
 
 static void push_list(const char **list, size_t *n, const char *opt, const char *arg)
@@ -519,6 +519,7 @@ static void job_option(struct job_cli *c, const char *cmd, int opt, const char *
 	case O_CONTEXT: o->context = arg; break;
 	case O_DELETE_SOURCE: o->delete_source = 1; break;
 	case O_DESIRED: o->desired = arg; break;
+	case O_DRY_RUN: c->dry_run = 1; break;
 	case O_GATEWAY: o->gateway = arg; break;
 	case O_IMAGE: o->image = arg; break;
 	case O_JOURNAL: c->journal = arg; break;
@@ -566,6 +567,7 @@ static void job_parse(int argc, char **argv, const char *cmd, struct job_cli *c)
 		{ "context", required_argument, NULL, O_CONTEXT },
 		{ "delete-source", no_argument, NULL, O_DELETE_SOURCE },
 		{ "desired", required_argument, NULL, O_DESIRED },
+		{ "dry-run", no_argument, NULL, O_DRY_RUN },
 		{ "gateway", required_argument, NULL, O_GATEWAY },
 		{ "help", no_argument, NULL, 'h' },
 		{ "image", required_argument, NULL, O_IMAGE },
@@ -632,13 +634,11 @@ static json_t *build_spec(struct job_cli *c)
 	return spec;
 }
 
-static int cmd_plan(int argc, char **argv)
+static int print_plan(struct job_cli *c)
 {
-	struct job_cli c = { 0 };
-	job_parse(argc, argv, "plan", &c);
-	json_t *spec = build_spec(&c), *plan = hero_mig_plan(spec), *s;
+	json_t *spec = build_spec(c), *plan = hero_mig_plan(spec), *s;
 	size_t i;
-	if (c.json) {
+	if (c->json) {
 		json_dumpf(plan, stdout, JSON_INDENT(2));
 		putchar('\n');
 	} else {
@@ -650,6 +650,13 @@ static int cmd_plan(int argc, char **argv)
 	json_decref(plan);
 	json_decref(spec);
 	return 0;
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+	struct job_cli c = { 0 };
+	job_parse(argc, argv, "plan", &c);
+	return print_plan(&c);
 }
 
 static struct hero_journal *open_journal(const char *opt)
@@ -676,6 +683,8 @@ static int cmd_run(int argc, char **argv)
 	struct hero_error err = HERO_ERROR_INIT;
 	char id[32];
 	job_parse(argc, argv, "run", &c);
+	if (c.dry_run)
+		return print_plan(&c); /* run --dry-run is plan */
 	json_t *spec = build_spec(&c);
 	struct hero_journal *j = open_journal(c.journal);
 	struct hero_mig_env env = { .identity = c.identity, .tools_dir = tools_dir(), .say = say_progress, .say_ctx = &c };

@@ -33,6 +33,10 @@ expect_grep "^provision  *skipped: the target is a local directory$" "$T/out"
 expect_grep "^gateway  *skipped: the target is a local directory$" "$T/out"
 expect_grep "^reconcile  *skipped: no --desired directory$" "$T/out"
 expect_grep "^transfer  *hero-snap --context geomind -o - | hero-restore --context geomind --as dora - on the local directory $D1" "$T/out"
+cp "$T/out" "$T/plan.txt"
+expect_code 0 hero-migrate run --dry-run --context geomind --as dora "${base[@]}" --target-dir "$D1"
+cmp -s "$T/out" "$T/plan.txt" || fail "run --dry-run differs from plan"
+[ ! -e "$J" ] || fail "a dry run created the journal"
 expect_code 0 hero-migrate plan --context geomind "${base[@]}" --target-dir "$D1" --json
 eq "plan json" "$("$JGET" "$T/out" 0.skip)" true
 
