@@ -24,3 +24,24 @@ while IFS=$'\t' read -r f want; do
 done <"$G/damaged/EXPECT"
 [ "$n" -ge 10 ] || fail "only $n damaged samples"
 echo "refused $n damaged samples"
+
+echo "== the encrypted and the incremental kinds of 1.0"
+state() { (cd "$1" && find . -path ./.hero -prune -o -printf '%p %y %m %s\n' | LC_ALL=C sort &&
+	find . -path ./.hero -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1; }
+want_enc=$(grep -A3 'context-encrypted.hsnap' "$G/README.md" | grep -o '[0-9a-f]\{64\}' | head -1)
+want_chain=$(grep -A4 'chain-1-base.hsnap' "$G/README.md" | grep -o '[0-9a-f]\{64\}' | head -1)
+[ ${#want_enc} = 64 ] && [ ${#want_chain} = 64 ] || fail "golden README lacks the state hashes"
+expect_code 0 hero-inspect --verify -p "$KEYS/test.pub" "$G/context-encrypted.hsnap"
+expect_grep 'encrypted  yes, to 1 recipient' "$T/out"
+expect_code 0 hero-restore --allow-missing-secrets --identity "$KEYS/test-x25519.key" -p "$KEYS/test.pub" --root "$T/enc" \
+	"$G/context-encrypted.hsnap"
+[ "$(state "$T/enc")" = "$want_enc" ] || fail "golden encrypted archive restores to another state"
+# encrypted archives are never links of a chain (decision 0025)
+expect_code 2 hero-restore --allow-missing-secrets --identity "$KEYS/test-x25519.key" -p "$KEYS/test.pub" --root "$T/enc2" \
+	"$G/context-encrypted.hsnap" "$G/chain-2-increment.hsnap"
+expect_grep 'encrypted' "$T/err"
+expect_code 0 hero-inspect --chain --verify -p "$KEYS/test.pub" "$G/chain-1-base.hsnap" "$G/chain-2-increment.hsnap"
+expect_code 0 hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/chain" "$G/chain-1-base.hsnap" \
+	"$G/chain-2-increment.hsnap"
+[ "$(state "$T/chain")" = "$want_chain" ] || fail "golden chain restores to another state"
+expect_code 3 hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/chain2" "$G/chain-2-increment.hsnap"
