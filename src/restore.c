@@ -29,50 +29,7 @@
 #include "sqlite_util.h"
 #include "swap.h"
 
-#define COPY_BUF (256 * 1024)
-#define INCOMING ".hero/incoming"
-
-/* Where an archive entry goes. */
-enum dest { D_SKIP = 0, D_STAGE, D_INCOMING, D_SECRET };
-
-struct where {
-	enum dest dest;
-	json_t *svc;         /* the service in the archive manifest */
-	json_t *decl;        /* its state declaration */
-	char ctx[256];       /* the context the entry belongs to, or "" */
-	char *path;          /* staged path relative to the staging root (malloc'd) */
-};
-
-/* A database of a context column, extracted aside and merged later. */
-struct column_db {
-	char *path;          /* target path, relative to the root */
-	char *incoming;      /* extracted copy, relative to the staging root */
-	const char *col;
-	const char *service;
-};
-
-struct restore {
-	const struct hero_restore_opts *o;
-	struct hero_restore_result *res;
-	struct hero_areader *r;
-	struct hero_swap swap;
-	json_t *manifest;
-	json_t *index;
-	json_t *selected;    /* services restored (array, borrowed references) */
-	int context_mode;
-	struct hero_strlist from, to; /* contexts restored, and their names in the target */
-	struct column_db *cdb;
-	size_t n_cdb;
-	struct hero_strlist secret_paths, secret_incoming; /* secrets files carried encrypted */
-	struct hero_strlist log; /* lines for .hero/restore.log */
-	uint8_t *buf;
-	uint64_t bytes, n_incoming;
-	int quiesced;
-	int in_fd;           /* the archive stream: o->in_fd, or the one file of o->chain */
-	int applying;        /* reading an increment: entries replace what staging holds */
-	const struct hero_chain *links; /* the links of a chain, or NULL */
-	struct hero_error *err;
-};
+#include "restore_priv.h"
 
 static void say(const struct restore *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct restore *x, const char *fmt, ...)
@@ -87,7 +44,7 @@ static void say(const struct restore *x, const char *fmt, ...)
 	x->o->say(x->o->say_ctx, line);
 }
 
-static const char *jstr(json_t *o, const char *k)
+const char *rs_jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
@@ -113,7 +70,7 @@ static json_t *find_service(json_t *manifest, const char *name)
 	json_t *s;
 	size_t i;
 	json_array_foreach(json_object_get(manifest, "services"), i, s)
-		if (!strcmp(jstr(s, "name"), name))
+		if (!strcmp(rs_jstr(s, "name"), name))
 			return s;
 	return NULL;
 }
@@ -128,7 +85,7 @@ static int service_has_context(json_t *svc, const char *ctx)
 	return 0;
 }
 
-static int select_services(struct restore *x)
+int rs_select_services(struct restore *x)
 {
 	const struct hero_strlist *want = x->o->services;
 	x->selected = json_array();
@@ -139,7 +96,7 @@ static int select_services(struct restore *x)
 	size_t i;
 	json_array_foreach(json_object_get(x->manifest, "services"), i, s)
 	{
-		if (want && want->n && !in_list(want, jstr(s, "name")))
+		if (want && want->n && !in_list(want, rs_jstr(s, "name")))
 			continue;
 		if (x->context_mode && !json_is_true(json_object_get(s, "per_context")))
 			continue; /* a context restore leaves instance-wide services alone */
@@ -150,7 +107,7 @@ static int select_services(struct restore *x)
 	return 0;
 }
 
-static int select_contexts(struct restore *x)
+int rs_select_contexts(struct restore *x)
 {
 	const struct hero_restore_opts *o = x->o;
 	json_t *scope = json_object_get(x->manifest, "scope");
@@ -166,7 +123,7 @@ static int select_contexts(struct restore *x)
 			return hero_error(x->err, HERO_EFAIL, "out of memory");
 		return 0;
 	}
-	if (strcmp(jstr(scope, "kind"), "contexts") != 0)
+	if (strcmp(rs_jstr(scope, "kind"), "contexts") != 0)
 		return 0;
 	/* An archive made for some contexts restores exactly those, never whole services. */
 	x->context_mode = 1;
@@ -183,7 +140,7 @@ static int select_contexts(struct restore *x)
 	return 0;
 }
 
-static int check_contexts_present(struct restore *x)
+int rs_check_contexts_present(struct restore *x)
 {
 	for (size_t k = 0; k < x->from.n; k++) {
 		int found = 0;
@@ -199,7 +156,7 @@ static int check_contexts_present(struct restore *x)
 
 /* ---- compatibility and secrets: checked before any byte is written ---- */
 
-static int check_compat(struct restore *x)
+int rs_check_compat(struct restore *x)
 {
 	json_t *s;
 	size_t i;
@@ -207,11 +164,11 @@ static int check_compat(struct restore *x)
 		return hero_error(x->err, HERO_EFAIL, "cannot check compatibility: the target's manifests did not load");
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
 		long long schema = json_integer_value(json_object_get(s, "schema"));
 		if (!t)
 			return hero_error(x->err, HERO_ECOMPAT, "target does not know service '%s' (no manifest for it)",
-					  jstr(s, "name"));
+					  rs_jstr(s, "name"));
 		if (schema > t->schema)
 			return hero_error(x->err, HERO_ECOMPAT,
 					  "service '%s': archive schema %lld is newer than the target's schema %d", t->name,
@@ -220,7 +177,7 @@ static int check_compat(struct restore *x)
 	return 0;
 }
 
-static int check_secrets(struct restore *x)
+int rs_check_secrets(struct restore *x)
 {
 	struct hero_strlist have = { 0 }, missing = { 0 };
 	int ret = hero_secret_names(x->o->inv, x->o->root, x->o->secrets_command, &have, x->err);
@@ -257,7 +214,7 @@ static int check_secrets(struct restore *x)
 
 /* ---- where each entry goes ---- */
 
-static int classify(struct restore *x, const char *path, struct where *w)
+int rs_classify(struct restore *x, const char *path, struct where *w)
 {
 	memset(w, 0, sizeof *w);
 	if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
@@ -270,7 +227,7 @@ static int classify(struct restore *x, const char *path, struct where *w)
 	json_array_foreach(x->selected, i, s)
 		json_array_foreach(json_object_get(s, "state"), j, d)
 	{
-		const char *pat = jstr(d, "path");
+		const char *pat = rs_jstr(d, "path");
 		if (!hero_pattern_match(pat, path, w->ctx, sizeof w->ctx))
 			continue;
 		w->svc = s;
@@ -325,7 +282,7 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
 		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", path);
 	if (ret == 0)
 		futimens(fd, (struct timespec[2]){ { 0, UTIME_OMIT }, { e->mtime, 0 } });
-	/* Start writing it back now; sync_staging() waits for all of it before the
+	/* Start writing it back now; rs_sync_staging() waits for all of it before the
 	 * swap (docs/decisions/0018-restore-syncfs.md). */
 	if (ret == 0 && sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0)
 		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write '%s' back", path);
@@ -337,7 +294,7 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
  * system instead of one fsync(2) per file: one journal commit and one device
  * flush, and the same errors (Linux 5.8 and later report any writeback error
  * of the file system since STAGINGFD was opened). */
-static int sync_staging(struct restore *x)
+int rs_sync_staging(struct restore *x)
 {
 	if (syncfs(x->swap.stagingfd) < 0)
 		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot flush the restored files to disk");
@@ -356,7 +313,7 @@ static int add_column_db(struct restore *x, const struct where *w, char **incomi
 	c->path = strdup(w->path);
 	c->incoming = strdup(name);
 	c->col = json_string_value(json_object_get(w->decl, "context_column"));
-	c->service = jstr(w->svc, "name");
+	c->service = rs_jstr(w->svc, "name");
 	*incoming = c->incoming;
 	return c->path && c->incoming ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
 }
@@ -377,7 +334,7 @@ static int clear_for(struct restore *x, const char *path, int isdir)
 static int extract(struct restore *x, const struct hero_aentry *e)
 {
 	struct where w;
-	int ret = classify(x, e->path, &w);
+	int ret = rs_classify(x, e->path, &w);
 	if (ret < 0 || w.dest == D_SKIP || x->o->dry_run)
 		goto out;
 	if (x->applying && w.dest == D_STAGE && (ret = clear_for(x, w.path, e->type == HERO_E_DIR)) < 0)
@@ -407,7 +364,7 @@ out:
 	return ret;
 }
 
-static int read_all(struct restore *x)
+int rs_read_all(struct restore *x)
 {
 	struct hero_aentry e;
 	int ret;
@@ -431,7 +388,7 @@ static int covered_by_service(json_t *svc, const char *path, const char *context
 	json_t *st;
 	size_t i;
 	json_array_foreach(json_object_get(svc, "state"), i, st)
-		if (hero_pattern_covers(jstr(st, "path"), path, context))
+		if (hero_pattern_covers(rs_jstr(st, "path"), path, context))
 			return 1;
 	return 0;
 }
@@ -464,8 +421,8 @@ static int check_entries(struct restore *x)
 	size_t next_cdb = 0;
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		const char *path = jstr(e, "path");
-		if (!strcmp(jstr(e, "type"), "deleted"))
+		const char *path = rs_jstr(e, "path");
+		if (!strcmp(rs_jstr(e, "type"), "deleted"))
 			continue;
 		if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
 			if (!target_declares_secrets(x, path + strlen(HERO_SECRETS_PREFIX)))
@@ -474,15 +431,15 @@ static int check_entries(struct restore *x)
 						  path + strlen(HERO_SECRETS_PREFIX));
 			continue;
 		}
-		json_t *s = find_service(x->manifest, jstr(e, "service"));
+		json_t *s = find_service(x->manifest, rs_jstr(e, "service"));
 		const char *ctx = json_string_value(json_object_get(e, "context"));
 		if (!s || !covered_by_service(s, path, ctx))
 			return hero_error(x->err, HERO_EINTEGRITY,
 					  "archive refused: entry '%.200s' lies outside the state its service declares", path);
-		if (x->o->dry_run || strcmp(jstr(e, "type"), "sqlite") != 0)
+		if (x->o->dry_run || strcmp(rs_jstr(e, "type"), "sqlite") != 0)
 			continue;
 		struct where w;
-		int ret = classify(x, path, &w);
+		int ret = rs_classify(x, path, &w);
 		char full[8192];
 		if (ret == 0 && w.dest != D_SKIP) {
 			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
@@ -518,7 +475,7 @@ static int migrate(struct restore *x)
 	size_t i, j;
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
 		int from = (int)json_integer_value(json_object_get(s, "schema"));
 		if (!t || from >= t->schema)
 			continue;
@@ -533,15 +490,15 @@ static int migrate(struct restore *x)
 		size_t next_cdb = 0;
 		json_array_foreach(json_object_get(x->index, "entries"), j, e)
 		{
-			if (ret < 0 || x->o->dry_run || strcmp(jstr(e, "type"), "sqlite") != 0)
+			if (ret < 0 || x->o->dry_run || strcmp(rs_jstr(e, "type"), "sqlite") != 0)
 				continue;
 			struct where w;
-			if ((ret = classify(x, jstr(e, "path"), &w)) < 0)
+			if ((ret = rs_classify(x, rs_jstr(e, "path"), &w)) < 0)
 				break;
 			int mine = w.svc == s;
 			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
 			if (w.dest != D_SKIP && mine && files.n)
-				ret = migrate_file(x, rel, jstr(e, "path"), &files, t->schema);
+				ret = migrate_file(x, rel, rs_jstr(e, "path"), &files, t->schema);
 			free(w.path);
 		}
 		hero_strlist_release(&files);
@@ -685,7 +642,7 @@ static int merge_rows(struct restore *x)
 
 static int owned_derived(const struct restore *x, json_t *svc, const char *rel, const char *ctx)
 {
-	const struct hero_service *t = target_service(x, jstr(svc, "name"));
+	const struct hero_service *t = target_service(x, rs_jstr(svc, "name"));
 	for (size_t j = 0; t && j < t->n_state; j++) {
 		const struct hero_state *st = &t->state[j];
 		if (st->class != HERO_CLASS_DERIVED || st->type == HERO_STATE_SECRETS)
@@ -718,7 +675,7 @@ static int owned(void *ctx, const char *rel)
 		for (size_t k = 0; k < x->to.n; k++) {
 			json_array_foreach(json_object_get(s, "state"), j, d)
 			{
-				const char *pat = jstr(d, "path");
+				const char *pat = rs_jstr(d, "path");
 				if (strstr(pat, "{context}") && hero_pattern_covers(pat, rel, x->to.v[k]))
 					return 1;
 			}
@@ -784,7 +741,7 @@ static int run_hooks(struct restore *x, int resume)
 	int ret = 0;
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, jstr(s, "name"));
+		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
 		const char *cmd = t ? (resume ? t->hook_resume : t->hook_quiesce) : NULL;
 		char what[256];
 		snprintf(what, sizeof what, "%s hook of %s", resume ? "resume" : "quiesce", t ? t->name : "?");
@@ -819,14 +776,14 @@ static void describe(struct restore *x)
 		    strcmp(x->from.v[k], x->to.v[k]) ? x->to.v[k] : "");
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, jstr(s, "name"));
-		say(x, "service %s: version %s -> %s, schema %lld -> %d", jstr(s, "name"), jstr(s, "version"),
+		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
+		say(x, "service %s: version %s -> %s, schema %lld -> %d", rs_jstr(s, "name"), rs_jstr(s, "version"),
 		    t && t->version ? t->version : "?", json_integer_value(json_object_get(s, "schema")), t ? t->schema : -1);
 		json_t *d;
 		size_t j;
 		json_array_foreach(json_object_get(s, "state"), j, d)
 		{
-			const char *pat = jstr(d, "path");
+			const char *pat = rs_jstr(d, "path");
 			const char *col = json_string_value(json_object_get(d, "context_column"));
 			if (!x->context_mode) {
 				say(x, "  replace %s", pat);
@@ -890,172 +847,11 @@ static int prepare(struct restore *x)
 		return refuse_verified(x, hero_error(x->err, HERO_EINTEGRITY,
 						     "archive chain refused: archive %s is an increment of %s: give the "
 						     "whole chain, base first, or the directory that holds it",
-						     x->res->archive_id, jstr(x->manifest, "parent")));
-	if ((ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
-	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = check_secrets(x)) < 0)
+						     x->res->archive_id, rs_jstr(x->manifest, "parent")));
+	if ((ret = rs_select_contexts(x)) < 0 || (ret = rs_select_services(x)) < 0 ||
+	    (ret = rs_check_contexts_present(x)) < 0 || (ret = rs_check_compat(x)) < 0 || (ret = rs_check_secrets(x)) < 0)
 		return refuse_verified(x, ret);
 	return 0;
-}
-
-/* ---- chains of increments (docs/decisions/0025-incremental-archives.md) ---- */
-
-/* A refusal decided from the unverified headers and manifests of a chain
- * stands once the links up to LAST (included) have verified. */
-static int chain_refuse(struct restore *x, size_t last, int ret)
-{
-	struct hero_error saved = *x->err;
-	for (size_t i = 0; i <= last && i < x->links->n; i++) {
-		int r = hero_archive_verify_file(x->links->v[i].path, x->o->trust, x->o->limits, 0, NULL, NULL, NULL,
-						 x->err);
-		if (r < 0)
-			return r;
-	}
-	*x->err = saved;
-	return ret;
-}
-
-/* Check the links and, with the last manifest (the state restored), the scope,
- * compatibility and secrets. */
-static int chain_prepare(struct restore *x, struct hero_chain *c)
-{
-	size_t bad = 0;
-	json_error_t je;
-	int ret;
-	for (size_t i = 0; i < x->o->chain->n; i++) {
-		struct hero_link l;
-		if ((ret = hero_link_read(&l, x->o->chain->v[i], x->err)) == 0)
-			ret = hero_chain_push(c, &l, x->err);
-		hero_link_release(&l);
-		if (ret < 0)
-			return ret;
-	}
-	x->links = c;
-	x->res->links = c->n;
-	if ((ret = hero_chain_check(c, &bad, x->err)) < 0)
-		return chain_refuse(x, bad, ret);
-	const struct hero_link *last = &c->v[c->n - 1];
-	snprintf(x->res->archive_id, sizeof x->res->archive_id, "%s", last->id);
-	if (!(x->manifest = json_loadb(last->manifest, last->manifest_len, 0, &je)))
-		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
-	if ((ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
-	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = check_secrets(x)) < 0)
-		return chain_refuse(x, c->n, ret);
-	if (x->context_mode)
-		return chain_refuse(x, c->n, hero_error(x->err, HERO_EUSAGE,
-						       "a chain of increments cannot be restored per context: restore it "
-						       "whole into a scratch root, snapshot the context there, and restore that"));
-	return 0;
-}
-
-/* Remove from staging the paths an increment lists as deleted. */
-static int apply_deleted(struct restore *x)
-{
-	json_t *e;
-	size_t i;
-	json_array_foreach(json_object_get(x->index, "entries"), i, e)
-	{
-		if (strcmp(jstr(e, "type"), "deleted") != 0)
-			continue;
-		struct where w;
-		int ret = classify(x, jstr(e, "path"), &w);
-		if (ret == 0 && w.dest == D_STAGE)
-			ret = hero_rmtree_at(x->swap.stagingfd, w.path, x->err);
-		free(w.path);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
-
-/* Read link L (the I-th) into staging; its manifest must be the one checked. */
-static int chain_link(struct restore *x, const struct hero_link *l, size_t i, json_t *prev)
-{
-	const char *json;
-	size_t len;
-	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
-	int ret, fd = open(l->path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot open archive '%s'", l->path);
-	x->applying = i > 0;
-	if ((ret = hero_areader_open2(&x->r, fd, &ro, x->err)) < 0 ||
-	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
-		goto out;
-	if (len != l->manifest_len || memcmp(json, l->manifest, len) != 0) {
-		ret = hero_error(x->err, HERO_EINTEGRITY, "archive changed while being read");
-		goto out;
-	}
-	if ((ret = read_all(x)) < 0 || (prev && (ret = hero_index_check_unchanged(prev, x->index, l->path, x->err)) < 0))
-		goto out;
-	if (i > 0 && !x->o->dry_run)
-		ret = apply_deleted(x);
-out:
-	if (ret < 0 && !strstr(x->err->msg, l->path))
-		hero_error_prefix(x->err, "'%s'", l->path);
-	hero_areader_free(x->r);
-	x->r = NULL;
-	close(fd);
-	return ret;
-}
-
-/* The staged tree must be exactly the last index's state (within the scope restored). */
-static int chain_tree(struct restore *x)
-{
-	json_t *want = json_object(), *e;
-	size_t i;
-	int ret = want ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
-	json_array_foreach(json_object_get(x->index, "entries"), i, e)
-	{
-		struct where w;
-		if (ret < 0 || !strcmp(jstr(e, "type"), "deleted"))
-			continue;
-		if ((ret = classify(x, jstr(e, "path"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
-			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
-		free(w.path);
-	}
-	if (ret == 0)
-		ret = hero_tree_check(x->swap.stagingfd, want, x->err);
-	json_decref(want);
-	return ret;
-}
-
-/* Counts of the state restored: the last index, every link's bytes. */
-static void chain_stats(struct restore *x, const struct hero_chain *c)
-{
-	struct hero_archive_stats *st = &x->res->st;
-	json_t *e;
-	size_t i;
-	memset(st, 0, sizeof *st);
-	json_array_foreach(json_object_get(x->index, "entries"), i, e)
-	{
-		const char *t = jstr(e, "type");
-		if (!strcmp(t, "deleted"))
-			continue;
-		st->entries++;
-		if (strcmp(t, "dir") != 0) {
-			st->files++;
-			st->data_bytes += (uint64_t)json_integer_value(json_object_get(e, "size"));
-		}
-	}
-	for (size_t k = 0; k < c->n; k++)
-		st->archive_bytes += c->v[k].bytes;
-}
-
-static int restore_chain(struct restore *x, struct hero_chain *c)
-{
-	int ret = chain_prepare(x, c);
-	json_t *prev = NULL;
-	for (size_t i = 0; ret == 0 && i < c->n; i++) {
-		ret = chain_link(x, &c->v[i], i, prev);
-		json_decref(prev);
-		prev = x->index;
-		x->index = NULL;
-	}
-	x->index = prev;
-	if (ret == 0 && !x->o->dry_run)
-		ret = chain_tree(x);
-	if (ret == 0)
-		chain_stats(x, c);
-	return ret;
 }
 
 static int commit(struct restore *x)
@@ -1067,7 +863,7 @@ static int commit(struct restore *x)
 			return ret;
 	}
 	if ((ret = merge_secrets(x)) < 0 || (ret = merge_rows(x)) < 0 || (ret = hero_swap_carry(&x->swap, owned, x, &x->res->kept, x->err)) < 0 ||
-	    (ret = write_log(x)) < 0 || (ret = sync_staging(x)) < 0)
+	    (ret = write_log(x)) < 0 || (ret = rs_sync_staging(x)) < 0)
 		return ret;
 	return hero_swap_commit(&x->swap, x->err);
 }
@@ -1096,9 +892,9 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 	if (ret == 0 && o->chain && o->chain->n == 1 && (x.in_fd = own_fd = open(o->chain->v[0], O_RDONLY | O_CLOEXEC)) < 0)
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", o->chain->v[0]);
 	if (ret == 0 && o->chain && o->chain->n > 1)
-		ret = restore_chain(&x, &links);
+		ret = rs_restore_chain(&x, &links);
 	else if (ret == 0 && (ret = prepare(&x)) == 0)
-		ret = read_all(&x);
+		ret = rs_read_all(&x);
 	if (ret < 0 || (ret = check_entries(&x)) < 0 || (ret = migrate(&x)) < 0)
 		goto out;
 	if (o->dry_run) {

@@ -48,7 +48,12 @@ expect_grep '^remove d.hsnap' "$T/err"
 [ "$(metric hero_snap_prune_removed_archives "$T/prune.prom")" = 1 ] || fail "prune metrics: $(cat "$T/prune.prom")"
 [ "$(metric hero_snap_prune_exit_code "$T/prune.prom")" = 0 ] || fail "prune exit code metric"
 rm "$A/x.hsnap"
+# a restore from the directory refuses what it cannot read rather than skip it
+expect_code 3 hero-restore -q --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/r" "$A"
+expect_grep "unreadable archive (junk.hsnap" "$T/err"
+mv "$A/junk.hsnap" "$T/junk.hsnap"
 expect_code 0 hero-restore -q --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/r" "$A"
+mv "$T/junk.hsnap" "$A/junk.hsnap"
 cmp -s "$S/var/hero_foundry/files/alice/documents/note-0003.md" "$T/r/var/hero_foundry/files/alice/documents/note-0003.md" ||
 	fail "the pruned directory does not restore the newest state"
 expect_code 0 hero-snap prune "$A" --keep-daily 1 --quiet

@@ -1,0 +1,73 @@
+/* restore_priv.h - the state of one restore, shared by restore.c and
+ * restore_chain.c (chains of increments). Not installed. */
+#ifndef HERO_RESTORE_PRIV_H
+#define HERO_RESTORE_PRIV_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "chain.h"
+#include "hero/restore.h"
+#include "swap.h"
+
+#define COPY_BUF (256 * 1024)
+#define INCOMING ".hero/incoming"
+
+/* Where an archive entry goes. */
+enum dest { D_SKIP = 0, D_STAGE, D_INCOMING, D_SECRET };
+
+struct where {
+	enum dest dest;
+	json_t *svc;         /* the service in the archive manifest */
+	json_t *decl;        /* its state declaration */
+	char ctx[256];       /* the context the entry belongs to, or "" */
+	char *path;          /* staged path relative to the staging root (malloc'd) */
+};
+
+/* A database of a context column, extracted aside and merged later. */
+struct column_db {
+	char *path;          /* target path, relative to the root */
+	char *incoming;      /* extracted copy, relative to the staging root */
+	const char *col;
+	const char *service;
+};
+
+struct restore {
+	const struct hero_restore_opts *o;
+	struct hero_restore_result *res;
+	struct hero_areader *r;
+	struct hero_swap swap;
+	json_t *manifest;
+	json_t *index;
+	json_t *selected;    /* services restored (array, borrowed references) */
+	int context_mode;
+	struct hero_strlist from, to; /* contexts restored, and their names in the target */
+	struct column_db *cdb;
+	size_t n_cdb;
+	struct hero_strlist secret_paths, secret_incoming; /* secrets files carried encrypted */
+	struct hero_strlist log; /* lines for .hero/restore.log */
+	uint8_t *buf;
+	uint64_t bytes, n_incoming;
+	int quiesced;
+	int in_fd;           /* the archive stream: o->in_fd, or the one file of o->chain */
+	int applying;        /* reading an increment: entries replace what staging holds */
+	const struct hero_chain *links; /* the links of a chain, or NULL */
+	struct hero_error *err;
+};
+
+/* restore.c */
+const char *rs_jstr(json_t *o, const char *k);
+int rs_select_contexts(struct restore *x);
+int rs_select_services(struct restore *x);
+int rs_check_contexts_present(struct restore *x);
+int rs_check_compat(struct restore *x);
+int rs_check_secrets(struct restore *x);
+int rs_classify(struct restore *x, const char *path, struct where *w);
+int rs_read_all(struct restore *x);
+int rs_sync_staging(struct restore *x);
+
+/* restore_chain.c: verify and stage every link of a chain into x's staging tree. */
+int rs_restore_chain(struct restore *x, struct hero_chain *c);
+
+#endif
