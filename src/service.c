@@ -23,7 +23,9 @@
 #include "manifest_priv.h"
 #define GLOB_MAX 255               /* bytes of an include / exclude glob */
 #define VERSION_MAX 128            /* bytes of a version string */
+#ifndef VERSION_TIMEOUT_MS
 #define VERSION_TIMEOUT_MS 30000   /* a version_from command's time limit */
+#endif
 #define CONTEXT_TOKEN "{context}"
 #define CONTEXT_TOKEN_LEN 9
 
