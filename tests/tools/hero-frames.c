@@ -89,18 +89,20 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "list")) {
 		for (size_t i = 0; i < k; i++)
 			printf("%zu %zu 0x%08x %zu\n", i, fr[i].off, fr[i].magic, fr[i].len);
+		free(b);
 		return 0;
 	}
-	if (argc < (two ? 6 : 5))
+	if (argc < (two ? 6 : 5)) {
+		free(b);
 		return 2;
+	}
 	size_t a = strtoul(argv[2], NULL, 10), c = two ? strtoul(argv[3], NULL, 10) : 0;
-	if (a >= k || c >= k) {
-		fprintf(stderr, "hero-frames: no such frame (have %zu)\n", k);
+	FILE *out = a < k && c < k ? fopen(argv[two ? 5 : 4], "wb") : NULL;
+	if (!out) {
+		fprintf(stderr, "hero-frames: no such frame (have %zu) or cannot write the output\n", k);
+		free(b);
 		return 1;
 	}
-	FILE *out = fopen(argv[two ? 5 : 4], "wb");
-	if (!out)
-		return 1;
 	for (size_t i = 0; i < k; i++) {
 		if (!strcmp(cmd, "drop") && i == a)
 			continue;
