@@ -336,7 +336,9 @@ static int merge_table(sqlite3 *db, const char *table, const char *col, const ch
 	return 0;
 }
 
-/* In the incoming copy, move the rows of FROM to TO (the rename of --as). */
+/* In the incoming copy, move the rows of FROM to TO (the rename of --as). The
+ * copy's own rows of TO go first: they are another context of the archive,
+ * and must neither join FROM's rows under TO nor collide with them. */
 int hero_ctxdb_rename(const char *incoming, const char *col, const char *from, const char *to,
 		      struct hero_error *err)
 {
@@ -352,20 +354,25 @@ int hero_ctxdb_rename(const char *incoming, const char *col, const char *from, c
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		if (!t[i].has_col)
 			continue;
-		char sql[1200], qt[512], qc[256];
-		snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?1 WHERE %s = ?2", ident(t[i].name, qt, sizeof qt),
-			 ident(col, qc, sizeof qc), qc);
-		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-			ret = hero_error(err, HERO_EFAIL, "cannot rename context: %s", sqlite3_errmsg(db));
-			break;
+		char sql[2][1200], qt[512], qc[256];
+		ident(t[i].name, qt, sizeof qt);
+		ident(col, qc, sizeof qc);
+		snprintf(sql[0], sizeof sql[0], "DELETE FROM %s WHERE %s = ?1", qt, qc);
+		snprintf(sql[1], sizeof sql[1], "UPDATE %s SET %s = ?1 WHERE %s = ?2", qt, qc, qc);
+		for (int k = 0; k < 2 && ret == 0; k++) {
+			sqlite3_stmt *st;
+			if (sqlite3_prepare_v2(db, sql[k], -1, &st, NULL) != SQLITE_OK) {
+				ret = hero_error(err, HERO_EFAIL, "cannot rename context: %s", sqlite3_errmsg(db));
+				break;
+			}
+			sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
+			if (k == 1)
+				sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				ret = hero_error(err, HERO_EFAIL, "cannot rename context in '%s': %s", t[i].name,
+						 sqlite3_errmsg(db));
+			sqlite3_finalize(st);
 		}
-		sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			ret = hero_error(err, HERO_EFAIL, "cannot rename context in '%s': %s", t[i].name,
-					 sqlite3_errmsg(db));
-		sqlite3_finalize(st);
 	}
 	if (ret == 0)
 		ret = exec(db, "COMMIT", "cannot rename context", err);

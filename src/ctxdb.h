@@ -26,7 +26,8 @@ int hero_ctxdb_filter(const char *db, const char *col, const struct hero_strlist
 int hero_ctxdb_merge(const char *db, const char *incoming, const char *col, const char *from, const char *to,
 		     uint64_t *rows, struct hero_error *err);
 
-/* In DB, set COL to TO on every row where it is FROM (every table that has COL). */
+/* In DB, set COL to TO on every row where it is FROM (every table that has COL),
+ * after deleting the rows already of TO. */
 int hero_ctxdb_rename(const char *db, const char *col, const char *from, const char *to, struct hero_error *err);
 
 /* Rows of context CTX in DB over every table with COL (for plans). */

@@ -140,6 +140,21 @@ static void test_conflict_is_named_and_rolled_back(void **state)
 	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE context = 'a'"), 2);
 }
 
+static void test_as_takes_only_the_renamed_context(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	uint64_t rows = 0;
+	/* a restored as b: the archive's own b row must not join a's rows under b */
+	sql(f->in, "UPDATE customers SET id = id + 100; INSERT INTO customers VALUES (200,'b','new@a')");
+	assert_int_equal(hero_ctxdb_merge(f->db, f->in, "context", "a", "b", &rows, &err), 0);
+	assert_int_equal(rows, 2);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE context = 'b'"), 2);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE email = 'b-row-in-incoming'"), 0);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE context = 'b' AND email = 'new@a'"), 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE context = 'a'"), 2); /* a untouched */
+}
+
 static void test_migrations(void **state)
 {
 	struct fix *f = *state;
@@ -177,6 +192,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filter_leaves_no_byte_of_other_contexts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_replaces_one_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_is_named_and_rolled_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_as_takes_only_the_renamed_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
