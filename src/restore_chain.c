@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -60,7 +61,8 @@ static int chain_prepare(struct restore *x, struct hero_chain *c)
 	return 0;
 }
 
-/* Remove from staging the paths an increment lists as deleted. */
+/* Remove from staging the paths an increment lists as deleted. A path may be
+ * gone already, also when one of its parents became a file in this increment. */
 static int apply_deleted(struct restore *x)
 {
 	json_t *e;
@@ -70,9 +72,14 @@ static int apply_deleted(struct restore *x)
 		if (strcmp(rs_jstr(e, "type"), "deleted") != 0)
 			continue;
 		struct where w;
+		struct stat st;
 		int ret = rs_classify(x, rs_jstr(e, "path"), &w);
-		if (ret == 0 && w.dest == D_STAGE)
-			ret = hero_rmtree_at(x->swap.stagingfd, w.path, x->err);
+		if (ret == 0 && w.dest == D_STAGE) {
+			if (fstatat(x->swap.stagingfd, w.path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				ret = hero_rmtree_at(x->swap.stagingfd, w.path, x->err);
+			else if (errno != ENOENT && errno != ENOTDIR)
+				ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot stat '%s' in staging", w.path);
+		}
 		free(w.path);
 		if (ret < 0)
 			return ret;
