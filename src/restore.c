@@ -586,8 +586,34 @@ static int write_staged(struct restore *x, const char *path, const char *text, m
 	return ret;
 }
 
+/* Put the target's secrets file LIVE (stat LST) at PATH in the new tree: itself
+ * (a hard link, as carried over) when nothing is added, else TEXT with its mode
+ * and owner, so the service that reads it still can; 0600 for a new file. */
+static int stage_secrets(struct restore *x, const char *live, const struct stat *lst, const char *path,
+			 const char *text, size_t added)
+{
+	if (lst && !added) {
+		int ret = 0;
+		char *parent, *base;
+		if ((ret = hero_split_path(path, &parent, &base, x->err)) < 0)
+			return ret;
+		if (strcmp(parent, ".") != 0)
+			ret = hero_mkdirs_at(x->swap.stagingfd, parent, x->err);
+		free(parent);
+		free(base);
+		if (ret == 0 && linkat(AT_FDCWD, live, x->swap.stagingfd, path, 0) < 0)
+			ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot keep '%s'", path);
+		return ret;
+	}
+	int reg = lst && S_ISREG(lst->st_mode);
+	int ret = write_staged(x, path, text, reg ? lst->st_mode & 0777 : 0600);
+	if (ret == 0 && reg && fchownat(x->swap.stagingfd, path, lst->st_uid, lst->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot give '%s' its owner back", path);
+	return ret;
+}
+
 /* The target's secrets file, plus the names it lacks from the archive's copy;
- * the target's own values always win. Written new into staging (0600). */
+ * the target's own values always win. */
 static int merge_secrets(struct restore *x)
 {
 	int ret = 0;
@@ -600,13 +626,18 @@ static int merge_secrets(struct restore *x)
 			free(live);
 			return hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", path);
 		}
-		char *mine = x->swap.root_exists ? hero_read_text(live) : NULL, *theirs = hero_read_text(incoming), *merged = NULL;
+		struct stat lst;
+		int have = x->swap.root_exists && lstat(live, &lst) == 0;
+		char *mine = have ? hero_read_text(live) : NULL, *theirs = hero_read_text(incoming), *merged = NULL;
 		struct hero_strlist added = { 0 };
-		free(live);
-		ret = theirs ? hero_secrets_merge(mine, theirs, &merged, &added, x->err)
-			     : hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
+		if (have && !mine)
+			ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot read the target's secrets file '%s'", path);
+		else
+			ret = theirs ? hero_secrets_merge(mine, theirs, &merged, &added, x->err)
+				     : hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
 		if (ret == 0)
-			ret = write_staged(x, path, merged, 0600);
+			ret = stage_secrets(x, live, have ? &lst : NULL, path, merged, added.n);
+		free(live);
 		if (ret == 0) {
 			char line[1024] = "";
 			size_t off = 0;
