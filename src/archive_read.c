@@ -733,6 +733,12 @@ static int parse_header(struct hero_areader *r, struct hero_error *err)
 		return hero_error(err, HERO_EINTEGRITY, "archive has unknown flags 0x%04x", r->hdr.flags);
 	if (hero_get32(p + 20) != 0)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: reserved header bytes set");
+	/* before any key derivation: a stanza's Argon2id costs what its header says */
+	if (r->trust && !hero_trust_find(r->trust, r->hdr.keyid)) {
+		char hex[17];
+		hero_keyid_hex(r->hdr.keyid, hex);
+		return hero_error(err, HERO_EINTEGRITY, "archive signed by untrusted key %s", hex);
+	}
 	if (encrypted)
 		return parse_crypt_header(r, hsize, err);
 	zin_take(z, HERO_HEADER_FRAME);
@@ -777,12 +783,6 @@ int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_area
 	ZSTD_DCtx_setParameter(r->z.dctx, ZSTD_d_windowLogMax, 27);
 	if ((ret = parse_header(r, err)) < 0)
 		goto out;
-	if (trust && !hero_trust_find(trust, r->hdr.keyid)) {
-		char hex[17];
-		hero_keyid_hex(r->hdr.keyid, hex);
-		ret = hero_error(err, HERO_EINTEGRITY, "archive signed by untrusted key %s", hex);
-		goto out;
-	}
 	if (r->z.crypt && !r->z.keyed)
 		goto sealed; /* no key: only hero_areader_verify_sealed applies */
 	r->tar = archive_read_new();
