@@ -250,22 +250,38 @@ int rs_classify(struct restore *x, const char *path, struct where *w)
 	return 0;
 }
 
-static int extract_to(struct restore *x, const char *path, const struct hero_aentry *e)
+#define WRITEBACK_MIN (1024 * 1024) /* files this large start their writeback when closed */
+
+/* Create PATH in staging; its parent directories only when they are missing
+ * (an archive lists a directory before its entries, so they rarely are). */
+static int create_staged(struct restore *x, const char *path, int *fdp)
 {
-	int dfd = x->swap.stagingfd;
-	char *parent, *base;
-	int ret = hero_split_path(path, &parent, &base, x->err);
-	if (ret < 0)
-		return ret;
-	if (strcmp(parent, ".") != 0)
-		ret = hero_mkdirs_at(dfd, parent, x->err);
-	free(parent);
-	free(base);
-	if (ret < 0)
-		return ret;
-	int fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int dfd = x->swap.stagingfd, flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(dfd, path, flags, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		char *parent, *base;
+		int ret = hero_split_path(path, &parent, &base, x->err);
+		if (ret < 0)
+			return ret;
+		if (strcmp(parent, ".") != 0)
+			ret = hero_mkdirs_at(dfd, parent, x->err);
+		free(parent);
+		free(base);
+		if (ret < 0)
+			return ret;
+		fd = openat(dfd, path, flags, 0600);
+	}
 	if (fd < 0)
 		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot create '%s' in staging", path);
+	*fdp = fd;
+	return 0;
+}
+
+static int extract_to(struct restore *x, const char *path, const struct hero_aentry *e)
+{
+	int fd = -1, ret = create_staged(x, path, &fd);
+	if (ret < 0)
+		return ret;
 	for (;;) {
 		ssize_t n = hero_areader_data(x->r, x->buf, COPY_BUF, x->err);
 		if (n <= 0) {
@@ -282,9 +298,10 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
 		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", path);
 	if (ret == 0)
 		futimens(fd, (struct timespec[2]){ { 0, UTIME_OMIT }, { e->mtime, 0 } });
-	/* Start writing it back now; rs_sync_staging() waits for all of it before the
-	 * swap (docs/decisions/0018-restore-syncfs.md). */
-	if (ret == 0 && sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0)
+	/* Start writing a large file back now; rs_sync_staging() waits for all of it
+	 * before the swap and writes small files back in bulk
+	 * (docs/decisions/0018-restore-syncfs.md). */
+	if (ret == 0 && e->size >= WRITEBACK_MIN && sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0)
 		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write '%s' back", path);
 	close(fd);
 	return ret;
