@@ -137,8 +137,21 @@ static int close_output(int fd, const char *path, const char *tmp, int ok)
 		fe_warn("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
 		ok = 0;
 	}
-	if (!ok)
+	if (!ok) {
 		unlink(tmp);
+		return -1;
+	}
+	/* the new name must survive a crash too: fsync the directory holding it */
+	char *slash = strrchr(path, '/');
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
+		fe_warn("cannot fsync directory '%s': %s", dir, strerror(errno));
+		ok = 0;
+	}
+	if (dfd >= 0)
+		close(dfd);
 	return ok ? 0 : -1;
 }
 

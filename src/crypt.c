@@ -14,8 +14,11 @@
 #define COMMIT 32
 #define PASS_OPS crypto_pwhash_OPSLIMIT_INTERACTIVE
 #define PASS_MEM crypto_pwhash_MEMLIMIT_INTERACTIVE
-#define PASS_OPS_MAX (1ull << 32)
-#define PASS_MEM_MAX (1ull << 30)
+/* A reader's bounds on an (unauthenticated) passphrase stanza: the key is
+ * derived before the signature can be checked, so a tampered header must not
+ * be able to make it cost more than a few seconds. The writer uses 2 and 64 MiB. */
+#define PASS_OPS_MAX 8ull
+#define PASS_MEM_MAX (512ull << 20)
 
 /* BLAKE2b-256 keyed with KEY over LABEL || A || B. */
 static void kdf(uint8_t out[32], const uint8_t *key, size_t keylen, const char *label, const uint8_t *a, size_t alen,

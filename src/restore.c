@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "chain.h"
 #include "ctxdb.h"
@@ -296,8 +297,9 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
 	}
 	if (ret == 0 && fchmod(fd, e->mode) < 0)
 		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", path);
-	if (ret == 0)
-		futimens(fd, (struct timespec[2]){ { 0, UTIME_OMIT }, { e->mtime, 0 } });
+	/* the modification time is what the next increment compares: it must be right */
+	if (ret == 0 && futimens(fd, (struct timespec[2]){ { 0, UTIME_OMIT }, { e->mtime, 0 } }) < 0)
+		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set the time of '%s'", path);
 	/* Start writing a large file back now; rs_sync_staging() waits for all of it
 	 * before the swap and writes small files back in bulk
 	 * (docs/decisions/0018-restore-syncfs.md). */
@@ -629,6 +631,20 @@ static int stage_secrets(struct restore *x, const char *live, const struct stat 
 	return ret;
 }
 
+static char *keep_selected_secrets(struct restore *x, const char *text)
+{
+	struct hero_strlist names = { 0 };
+	json_t *s, *n;
+	size_t i, j;
+	json_array_foreach(x->selected, i, s)
+		json_array_foreach(json_object_get(s, "secrets"), j, n)
+			if (json_string_value(n))
+				hero_strlist_push(&names, json_string_value(n));
+	char *out = hero_secrets_keep(text, &names);
+	hero_strlist_release(&names);
+	return out;
+}
+
 /* The target's secrets file, plus the names it lacks from the archive's copy;
  * the target's own values always win. */
 static int merge_secrets(struct restore *x)
@@ -647,11 +663,21 @@ static int merge_secrets(struct restore *x)
 		int have = x->swap.root_exists && lstat(live, &lst) == 0;
 		char *mine = have ? hero_read_text(live) : NULL, *theirs = hero_read_text(incoming), *merged = NULL;
 		struct hero_strlist added = { 0 };
+		/* only the names of the services this restore selects */
+		char *wanted = theirs ? keep_selected_secrets(x, theirs) : NULL;
 		if (have && !mine)
 			ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot read the target's secrets file '%s'", path);
 		else
-			ret = theirs ? hero_secrets_merge(mine, theirs, &merged, &added, x->err)
+			ret = wanted ? hero_secrets_merge(mine, wanted, &merged, &added, x->err)
 				     : hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
+		if (ret == 0 && have && S_ISLNK(lst.st_mode) && added.n)
+			ret = hero_error(x->err, HERO_EFAIL,
+					 "secrets file '%s' is a symbolic link: add %s%s to the file it points to, then restore again",
+					 path, added.v[0], added.n > 1 ? " and the other missing names" : "");
+		if (wanted) {
+			sodium_memzero(wanted, strlen(wanted));
+			free(wanted);
+		}
 		if (ret == 0)
 			ret = stage_secrets(x, live, have ? &lst : NULL, path, merged, added.n);
 		free(live);
@@ -668,7 +694,7 @@ static int merge_secrets(struct restore *x)
 		char *bufs[] = { mine, theirs, merged };
 		for (size_t k = 0; k < 3; k++)
 			if (bufs[k]) {
-				memset(bufs[k], 0, strlen(bufs[k]));
+				sodium_memzero(bufs[k], strlen(bufs[k]));
 				free(bufs[k]);
 			}
 		hero_strlist_release(&added);
@@ -774,8 +800,8 @@ static int write_log(struct restore *x)
 		fprintf(out, "%s   chain link %zu: %s %s\n", when, k + 1, x->links->v[k].id, x->links->v[k].path);
 	for (size_t i = 0; i < x->log.n; i++)
 		fprintf(out, "%s   %s\n", when, x->log.v[i]);
-	int ret = fflush(out) == 0 ? hero_fsync(fileno(out), ".hero/restore.log", x->err)
-				   : hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write the restore log");
+	int ret = fflush(out) == 0 && !ferror(out) ? hero_fsync(fileno(out), ".hero/restore.log", x->err)
+						   : hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write the restore log");
 	fclose(out);
 	return ret;
 }
@@ -978,6 +1004,8 @@ out:
 	hero_strlist_release(&x.log);
 	hero_strlist_release(&x.secret_paths);
 	hero_strlist_release(&x.secret_incoming);
+	if (x.buf)
+		sodium_memzero(x.buf, COPY_BUF); /* it held file data, secret values included */
 	free(x.buf);
 	return ret;
 }

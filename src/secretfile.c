@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "internal.h"
 
 size_t hero_secret_line_name(const char *line, const char **start)
@@ -53,7 +55,9 @@ static char *filter(const char *text, int (*keep)(void *, const char *, size_t),
 		snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
 		const char *start;
 		size_t n = hero_secret_line_name(line, &start);
-		if (n && keep(ctx, start, n)) {
+		int kept = n && keep(ctx, start, n);
+		sodium_memzero(line + n + (size_t)(start - line), sizeof line - n - (size_t)(start - line));
+		if (kept) {
 			memcpy(out + off, p, len);
 			off += len;
 			out[off++] = '\n';
@@ -71,6 +75,11 @@ static char *filter(const char *text, int (*keep)(void *, const char *, size_t),
 static int keep_needed(void *ctx, const char *name, size_t n)
 {
 	return has(ctx, name, n);
+}
+
+char *hero_secrets_keep(const char *text, const struct hero_strlist *names)
+{
+	return filter(text, keep_needed, (void *)names, NULL);
 }
 
 int hero_secrets_collect(const struct hero_inventory *inv, const char *root, const struct hero_strlist *needed,
@@ -115,7 +124,7 @@ void hero_secrets_release(struct hero_secret_set *s)
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->f[i].path);
 		if (s->f[i].text)
-			memset(s->f[i].text, 0, s->f[i].len);
+			sodium_memzero(s->f[i].text, s->f[i].len);
 		free(s->f[i].text);
 	}
 	free(s->f);
@@ -162,7 +171,7 @@ int hero_secrets_merge(const char *target, const char *archive, char **out, stru
 	if (tl && target[tl - 1] != '\n' && el)
 		res[tl++] = '\n';
 	memcpy(res + tl, extra, el + 1);
-	memset(extra, 0, el);
+	sodium_memzero(extra, el);
 	free(extra);
 	*out = res;
 	return 0;

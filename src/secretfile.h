@@ -32,6 +32,9 @@ int hero_secrets_collect(const struct hero_inventory *inv, const char *root, con
 			 struct hero_secret_set *out, struct hero_error *err);
 void hero_secrets_release(struct hero_secret_set *s);
 
+/* The lines of TEXT assigning a name in NAMES (malloc'd; NULL when out of memory). */
+char *hero_secrets_keep(const char *text, const struct hero_strlist *names);
+
 /* TARGET (may be NULL) followed by the lines of ARCHIVE whose names TARGET
  * does not assign: the target's own values always win. *OUT is malloc'd;
  * the names added are appended to ADDED. */

@@ -45,7 +45,7 @@ int hero_instance_id(const char *root, char out[2 * HERO_ID_BYTES + 1], struct h
 	FILE *f = fopen(path, "r");
 	if (f) {
 		char buf[64] = "";
-		if (!fgets(buf, sizeof buf, f) || strlen(buf) < 2 * HERO_ID_BYTES)
+		if (!fgets(buf, sizeof buf, f) || strspn(buf, "0123456789abcdef") != 2 * HERO_ID_BYTES)
 			ret = hero_error(err, HERO_EFAIL, "malformed instance id in '%s'", path);
 		else
 			snprintf(out, 2 * HERO_ID_BYTES + 1, "%.32s", buf);
@@ -70,6 +70,8 @@ int hero_instance_id(const char *root, char out[2 * HERO_ID_BYTES + 1], struct h
 	char line[2 * HERO_ID_BYTES + 2];
 	snprintf(line, sizeof line, "%s\n", out);
 	ret = hero_write_all(fd, line, strlen(line), path, err);
+	if (ret == 0)
+		ret = hero_fsync(fd, path, err);
 	close(fd);
 out:
 	free(path);

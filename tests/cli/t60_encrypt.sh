@@ -117,5 +117,17 @@ grep -q '^export OSIS_MASTER_KEY=the-targets-own$' "$T/i6/cfg/env/env.sh" || fai
 [ "$(grep -c '^export OSIS_MASTER_KEY=' "$T/i6/cfg/env/env.sh")" = 1 ] || fail "name duplicated"
 grep -q '^export HERO_DB_KEY=' "$T/i6/cfg/env/env.sh" || fail "missing name not added"
 grep -q 'secrets added to cfg/env/env.sh' "$T/i6/.hero/restore.log" || fail "secrets merge not logged"
+# a restore of one service takes that service's secret names only
+expect_code 0 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i7" --service hero_osis "$T/s.hsnap"
+grep -q '^export OSIS_MASTER_KEY=' "$T/i7/cfg/env/env.sh" || fail "the restored service's secret not carried"
+grep -q 'HERO_DB_KEY' "$T/i7/cfg/env/env.sh" && fail "an unselected service's secret was added"
+# a secrets file that is a symbolic link is never replaced by a copy
+cp -a "$T/i5" "$T/i8"; mkdir -p "$T/elsewhere"
+printf 'export OSIS_MASTER_KEY=kept\n' >"$T/elsewhere/env.sh"
+rm "$T/i8/cfg/env/env.sh"; ln -s "$T/elsewhere/env.sh" "$T/i8/cfg/env/env.sh"
+h=$(tree_hash "$T/i8")
+expect_code 1 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i8" "$T/s.hsnap"
+expect_grep "secrets file 'cfg/env/env.sh' is a symbolic link: add HERO_DB_KEY" "$T/err"
+[ "$(tree_hash "$T/i8")" = "$h" ] && [ -L "$T/i8/cfg/env/env.sh" ] || fail "the target changed"
 # (an unencrypted archive carrying secret values is refused by the reader: hostile corpus item secrets_unencrypted, t40)
 echo ok

@@ -116,6 +116,12 @@ static void test_passphrase(void **state)
 	assert_memory_equal(got, fk, 32);
 	assert_int_equal(hero_crypt_open(ext, len, f->archive_id, NULL, "wrong horse", got, &err), -HERO_EINTEGRITY);
 	assert_non_null(strstr(err.msg, "wrong passphrase"));
+	/* a tampered cost beyond the reader's bounds is refused before any derivation */
+	uint8_t saved = ext[32 + 2 + 3 + 16];
+	ext[32 + 2 + 3 + 16] = 9; /* opslimit, little-endian low byte: 9 passes */
+	assert_int_equal(hero_crypt_open(ext, len, f->archive_id, NULL, "correct horse", got, &err), -HERO_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "cost out of bounds"));
+	ext[32 + 2 + 3 + 16] = saved;
 	/* an identity does not open a passphrase archive */
 	assert_int_equal(hero_crypt_open(ext, len, f->archive_id, f->id[0], NULL, got, &err), -HERO_EINTEGRITY);
 	free(ext);
