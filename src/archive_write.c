@@ -40,7 +40,11 @@ struct hero_awriter {
 	uint64_t tar_bytes;      /* tar stream length so far */
 	struct archive *tar;
 	uint8_t *dbuf;
-	json_t *index;
+	/* The index document as compact JSON text, "]}" still to come: a few hundred
+	 * bytes per entry, where a JSON tree took over a kilobyte. */
+	char *index;
+	size_t index_len, index_cap;
+	uint64_t index_n;
 	struct hero_archive_stats st;
 	int manifest_done;
 	int finished;
@@ -55,6 +59,8 @@ struct hero_awriter {
 	size_t pfill;
 	struct hero_error cb_err; /* error raised inside a libarchive callback */
 };
+
+static int index_put(struct hero_awriter *w, const char *s, size_t n, struct hero_error *err);
 
 /* Account for N bytes put in the current slot; hand it to the sink once full. */
 static int filled(struct hero_awriter *w, size_t n, struct hero_error *err)
@@ -256,11 +262,11 @@ int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_secke
 	hero_seckey_pubkey(sk, &pk);
 	memcpy(w->hdr.keyid, pk.keyid, HERO_KEYID_BYTES);
 	w->hdr.created = (uint64_t)time(NULL);
-	w->index = json_array();
-	if (!w->index) {
-		ret = hero_error(err, HERO_EFAIL, "out of memory");
+	char id[2 * HERO_ID_BYTES + 1], head[80];
+	hero_hex(w->hdr.archive_id, HERO_ID_BYTES, id);
+	int hn = snprintf(head, sizeof head, "{\"archive_id\":\"%s\",\"entries\":[", id);
+	if ((ret = index_put(w, head, (size_t)hn, err)) < 0)
 		goto out;
-	}
 	if ((ret = setup_zstd(w, opts, err)) < 0)
 		goto out;
 	if (opts && (opts->n_recipients || opts->passphrase))
@@ -323,30 +329,69 @@ int hero_awriter_manifest(struct hero_awriter *w, const char *json, size_t len, 
 	return write_buffer_entry(w, HERO_MANIFEST_PATH, json, len, err);
 }
 
+static int index_put(struct hero_awriter *w, const char *s, size_t n, struct hero_error *err)
+{
+	if (w->index_len + n + 1 > w->index_cap) {
+		size_t cap = w->index_cap ? w->index_cap : 4096;
+		while (w->index_len + n + 1 > cap)
+			cap *= 2;
+		char *p = realloc(w->index, cap);
+		if (!p)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		w->index = p;
+		w->index_cap = cap;
+	}
+	memcpy(w->index + w->index_len, s, n);
+	w->index_len += n;
+	w->index[w->index_len] = '\0';
+	return 0;
+}
+
+/* Append KEY (a literal) and the JSON string S, or null; jansson escapes it. */
+static int index_str(struct hero_awriter *w, const char *key, const char *s, struct hero_error *err)
+{
+	if (index_put(w, key, strlen(key), err) < 0)
+		return -err->code;
+	if (!s)
+		return index_put(w, "null", 4, err);
+	json_t *j = json_string(s);
+	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	json_decref(j);
+	if (!t)
+		return hero_error(err, HERO_EFAIL, "'%s' cannot be recorded in the index (not UTF-8)", s);
+	int ret = index_put(w, t, strlen(t), err);
+	free(t);
+	return ret;
+}
+
+/* Open the index element of PATH: a separator, then its path. */
+static int index_open(struct hero_awriter *w, const char *path, struct hero_error *err)
+{
+	if (w->index_n++ && index_put(w, ",", 1, err) < 0)
+		return -err->code;
+	return index_str(w, "{\"path\":", path, err);
+}
+
 /* One index element (section 5); UNCHANGED marks one with no tar entry (section 8). */
 static int index_add(struct hero_awriter *w, const struct hero_unchanged *u, int unchanged,
 		     struct hero_error *err)
 {
-	json_t *o = json_object();
-	if (!o)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	json_object_set_new(o, "path", json_string(u->path));
-	json_object_set_new(o, "type", json_string(hero_etype_name(u->type)));
-	json_object_set_new(o, "service", u->service ? json_string(u->service) : json_null());
-	json_object_set_new(o, "context", u->context ? json_string(u->context) : json_null());
+	char buf[256];
+	int n;
+	if (index_open(w, u->path, err) < 0 || index_str(w, ",\"type\":", hero_etype_name(u->type), err) < 0 ||
+	    index_str(w, ",\"service\":", u->service, err) < 0 || index_str(w, ",\"context\":", u->context, err) < 0)
+		return -err->code;
 	if (u->type != HERO_E_DIR) {
 		char hex[65];
 		hero_hex(u->hash, 32, hex);
-		json_object_set_new(o, "size", json_integer((json_int_t)u->size));
-		json_object_set_new(o, "blake2b", json_string(hex));
-		json_object_set_new(o, "mtime_ns", json_integer((json_int_t)u->mtime_ns));
+		n = snprintf(buf, sizeof buf, ",\"size\":%llu,\"blake2b\":\"%s\",\"mtime_ns\":%lld",
+			     (unsigned long long)u->size, hex, (long long)u->mtime_ns);
+		if (index_put(w, buf, (size_t)n, err) < 0)
+			return -err->code;
 	}
-	json_object_set_new(o, "mode", json_integer((json_int_t)(u->mode & 0755)));
-	if (unchanged)
-		json_object_set_new(o, "unchanged", json_true());
-	if (json_array_append_new(w->index, o) < 0)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	return 0;
+	n = snprintf(buf, sizeof buf, ",\"mode\":%u%s}", (unsigned)(u->mode & 0755),
+		     unchanged ? ",\"unchanged\":true" : "");
+	return index_put(w, buf, (size_t)n, err);
 }
 
 int hero_awriter_unchanged(struct hero_awriter *w, const struct hero_unchanged *u, struct hero_error *err)
@@ -362,10 +407,9 @@ int hero_awriter_deleted(struct hero_awriter *w, const char *path, struct hero_e
 {
 	if (!(w->hdr.flags & HERO_FLAG_INCREMENTAL))
 		return hero_error(err, HERO_EFAIL, "deleted path '%s' in a full archive", path);
-	json_t *o = json_pack("{s:s, s:s}", "path", path, "type", "deleted");
-	if (!o || json_array_append_new(w->index, o) < 0)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	return 0;
+	if (index_open(w, path, err) < 0)
+		return -err->code;
+	return index_put(w, ",\"type\":\"deleted\"}", 18, err);
 }
 
 int hero_awriter_dir(struct hero_awriter *w, const char *path, mode_t mode, int64_t mtime,
@@ -451,11 +495,9 @@ static int write_signature(struct hero_awriter *w, struct hero_error *err)
 
 char *hero_awriter_index_text(const struct hero_awriter *w)
 {
-	char id[2 * HERO_ID_BYTES + 1];
-	hero_hex(w->hdr.archive_id, HERO_ID_BYTES, id);
-	json_t *doc = json_pack("{s:s, s:O}", "archive_id", id, "entries", w->index);
-	char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	json_decref(doc);
+	char *text = malloc(w->index_len + 3);
+	if (text) /* once finished, the text is complete */
+		snprintf(text, w->index_len + 3, "%s%s", w->index, w->finished ? "" : "]}");
 	return text;
 }
 
@@ -465,18 +507,8 @@ int hero_awriter_finish(struct hero_awriter *w, struct hero_archive_stats *stats
 	if (w->finished)
 		return hero_error(err, HERO_EFAIL, "archive already finished");
 	w->finished = 1;
-	json_t *doc = json_object();
-	char id[2 * HERO_ID_BYTES + 1];
-	hero_hex(w->hdr.archive_id, HERO_ID_BYTES, id);
-	json_object_set_new(doc, "archive_id", json_string(id));
-	json_object_set(doc, "entries", w->index);
-	char *text = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	if (!text)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	int ret = write_buffer_entry(w, HERO_INDEX_PATH, text, strlen(text), err);
-	free(text);
-	if (ret < 0)
+	int ret = index_put(w, "]}", 2, err);
+	if (ret < 0 || (ret = write_buffer_entry(w, HERO_INDEX_PATH, w->index, w->index_len, err)) < 0)
 		return ret;
 	if (archive_write_close(w->tar) != ARCHIVE_OK)
 		return tar_error(w, "cannot end tar stream", err);
@@ -503,7 +535,7 @@ void hero_awriter_free(struct hero_awriter *w)
 	sodium_memzero(&w->ss, sizeof w->ss);
 	free(w->pbuf);
 	free(w->cbuf);
-	json_decref(w->index);
+	free(w->index);
 	free(w->dbuf);
 	free(w);
 }
