@@ -103,19 +103,36 @@ static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 	}
 }
 
-static int open_output(const char *path, char **tmp)
+/* Open the archive's destination. A regular file (or a new name) is written
+ * as PATH.tmp.XXXXXX and renamed into place when complete; a symbolic link is
+ * followed, so the archive replaces its target, not the link; a device or a
+ * FIFO (/dev/null, a tape, a pipe) is written as it is, never replaced. *TMP
+ * and *FINAL are malloc'd (NULL when written directly). */
+static int open_output(const char *path, char **tmp, char **final)
 {
-	*tmp = NULL;
+	*tmp = *final = NULL;
 	if (!strcmp(path, "-")) {
 		if (isatty(STDOUT_FILENO))
 			fe_die(HERO_EUSAGE, "refusing to write an archive to a terminal (use -o FILE)");
 		return STDOUT_FILENO;
 	}
-	size_t n = strlen(path) + 16;
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		fe_die(HERO_EUSAGE, "output '%s' is a directory", path);
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			fe_die(HERO_EFAIL, "cannot open '%s': %s", path, strerror(errno));
+		return fd;
+	}
+	*final = realpath(path, NULL); /* an existing file, through any symlink */
+	if (!*final && !(*final = strdup(path)))
+		fe_die(HERO_EFAIL, "out of memory");
+	size_t n = strlen(*final) + 16;
 	*tmp = malloc(n);
 	if (!*tmp)
 		fe_die(HERO_EFAIL, "out of memory");
-	snprintf(*tmp, n, "%s.tmp.XXXXXX", path);
+	snprintf(*tmp, n, "%s.tmp.XXXXXX", *final);
 	int fd = mkstemp(*tmp);
 	if (fd < 0)
 		fe_die(HERO_EFAIL, "cannot create '%s': %s", *tmp, strerror(errno));
@@ -126,8 +143,13 @@ static int open_output(const char *path, char **tmp)
 /* Make the written file durable and give it its final name. */
 static int close_output(int fd, const char *path, const char *tmp, int ok)
 {
-	if (!tmp)
+	if (!tmp) {
+		if (fd != STDOUT_FILENO && close(fd) < 0 && ok) {
+			fe_warn("cannot write the archive: %s", strerror(errno));
+			ok = 0;
+		}
 		return ok ? 0 : -1;
+	}
 	if (ok && fsync(fd) < 0) {
 		fe_warn("cannot fsync '%s': %s", tmp, strerror(errno));
 		ok = 0;
@@ -390,7 +412,8 @@ static int cmd_snapshot(int argc, char **argv)
 		fe_load_trust(&ptrust, &c.pubs, c.trustdir);
 	int dirlock = lock_output_dir(c.output);
 	char *tmp;
-	int fd = open_output(c.output, &tmp);
+	char *final;
+	int fd = open_output(c.output, &tmp, &final);
 	int show = fe_progress_enabled(c.progress);
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
@@ -403,7 +426,7 @@ static int cmd_snapshot(int argc, char **argv)
 	if (show)
 		fputc('\n', stderr);
 	int code = 0;
-	if (close_output(fd, c.output, tmp, ret == 0) < 0 && ret == 0)
+	if (close_output(fd, final, tmp, ret == 0) < 0 && ret == 0)
 		code = HERO_EFAIL;
 	if (ret < 0)
 		code = fe_report(&err);
@@ -422,6 +445,7 @@ static int cmd_snapshot(int argc, char **argv)
 	hero_strlist_release(&c.services);
 	hero_strlist_release(&c.contexts);
 	free(tmp);
+	free(final);
 	free(root);
 	free(mdir);
 	return code;

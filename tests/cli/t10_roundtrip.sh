@@ -111,6 +111,22 @@ expect_code 5 hero-restore -p "$KEYS/test.pub" --root "$T/live" "$A"
 exec 9>&-
 [ "$(tree_hash "$T/live")" = "$h" ] || fail "busy restore changed the target"
 
+echo "== outputs that are not regular files are written, never replaced"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o /dev/null --root "$S"
+[ -c /dev/null ] || { rm -f /dev/null; mknod -m 666 /dev/null c 1 3; fail "hero-snap replaced /dev/null"; }
+ls /dev/null.tmp.* 2>/dev/null && fail "a temporary file beside /dev/null"
+mkfifo "$T/fifo"
+cat "$T/fifo" >"$T/from-fifo.hsnap" &
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/fifo" --root "$S"
+wait
+[ -p "$T/fifo" ] || fail "the FIFO was replaced"
+expect_code 0 hero-inspect --verify -p "$KEYS/test.pub" "$T/from-fifo.hsnap"
+echo old >"$T/real.hsnap"; ln -s "$T/real.hsnap" "$T/link.hsnap"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/link.hsnap" --root "$S"
+[ -L "$T/link.hsnap" ] && [ "$(stat -c %s "$T/real.hsnap")" -gt 100 ] || fail "a symlinked output was replaced instead of its target"
+expect_code 2 hero-snap -s "$KEYS/test.key" -o "$T" --root "$S"
+expect_grep 'is a directory' "$T/err"
+
 echo "== usage errors"
 expect_code 2 hero-snap -o "$T/x.hsnap" --root "$S"
 expect_code 2 hero-restore -p "$KEYS/test.pub" --root relative/path "$A"
