@@ -155,18 +155,23 @@ out:
 	return ret;
 }
 
-static int bind_list(sqlite3 *db, const char *sql, const struct hero_strlist *keep, struct hero_error *err)
+/* The contexts to keep, in a temporary table (any number of them). */
+static int keep_table(sqlite3 *db, const struct hero_strlist *keep, struct hero_error *err)
 {
+	int ret = exec(db, "CREATE TEMP TABLE hero_keep(c TEXT PRIMARY KEY)", "cannot filter", err);
+	if (ret < 0)
+		return ret;
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO temp.hero_keep VALUES (?)", -1, &st, NULL) != SQLITE_OK)
 		return hero_error(err, HERO_EFAIL, "cannot filter rows: %s", sqlite3_errmsg(db));
-	for (size_t i = 0; i < keep->n; i++)
-		sqlite3_bind_text(st, (int)i + 1, keep->v[i], -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
+	for (size_t i = 0; ret == 0 && i < keep->n; i++) {
+		sqlite3_bind_text(st, 1, keep->v[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			ret = hero_error(err, HERO_EFAIL, "cannot filter rows: %s", sqlite3_errmsg(db));
+		sqlite3_reset(st);
+	}
 	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE)
-		return hero_error(err, HERO_EFAIL, "cannot filter rows: %s", sqlite3_errmsg(db));
-	return 0;
+	return ret;
 }
 
 int hero_ctxdb_filter(const char *path, const char *col, const struct hero_strlist *keep, struct hero_error *err)
@@ -178,24 +183,21 @@ int hero_ctxdb_filter(const char *path, const char *col, const struct hero_strli
 	if (ret < 0)
 		return ret;
 	if ((ret = exec(db, "PRAGMA secure_delete=ON; PRAGMA foreign_keys=OFF; BEGIN", "cannot filter", err)) < 0 ||
-	    (ret = list_tables(db, "main", col, &t, &n, err)) < 0)
+	    (ret = keep_table(db, keep, err)) < 0 || (ret = list_tables(db, "main", col, &t, &n, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < n && ret == 0; i++) {
-		char sql[4096], qt[512], qc[256];
-		int off = snprintf(sql, sizeof sql, "DELETE FROM %s", ident(t[i].name, qt, sizeof qt));
-		if (t[i].has_col) {
-			off += snprintf(sql + off, sizeof sql - (size_t)off, " WHERE %s IS NULL OR %s NOT IN (",
-					ident(col, qc, sizeof qc), qc);
-			for (size_t k = 0; k < keep->n && off < (int)sizeof sql - 8; k++)
-				off += snprintf(sql + off, sizeof sql - (size_t)off, "%s?", k ? "," : "");
-			snprintf(sql + off, sizeof sql - (size_t)off, ")");
-		}
-		ret = bind_list(db, sql, keep, err);
+		char sql[1200], qt[512], qc[256];
+		if (t[i].has_col)
+			snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s IS NULL OR %s NOT IN (SELECT c FROM temp.hero_keep)",
+				 ident(t[i].name, qt, sizeof qt), ident(col, qc, sizeof qc), qc);
+		else
+			snprintf(sql, sizeof sql, "DELETE FROM %s", ident(t[i].name, qt, sizeof qt));
+		ret = exec(db, sql, "cannot filter rows", err);
 	}
 	if (ret == 0)
 		ret = exec(db, "COMMIT", "cannot filter", err);
 	if (ret == 0)
-		ret = exec(db, "VACUUM", "cannot compact filtered database", err);
+		ret = exec(db, "DROP TABLE temp.hero_keep; VACUUM", "cannot compact filtered database", err);
 out:
 	tables_free(t, n);
 	sqlite3_close(db);

@@ -105,6 +105,23 @@ static void test_filter_leaves_no_byte_of_other_contexts(void **state)
 	assert_null(memmem(buf, n, "instance-wide-setting", 21));
 }
 
+static void test_filter_keeps_any_number_of_contexts(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	struct hero_strlist keep = { 0 };
+	char name[32];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof name, "ctx%04d", i);
+		hero_strlist_push(&keep, name);
+	}
+	hero_strlist_push(&keep, "a"); /* last: a list cut short would drop it */
+	assert_int_equal(hero_ctxdb_filter(f->db, "context", &keep, &err), 0);
+	hero_strlist_release(&keep);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE context = 'a'"), 2);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM customers WHERE context = 'b'"), 0);
+}
+
 static void test_merge_replaces_one_context(void **state)
 {
 	struct fix *f = *state;
@@ -190,6 +207,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_contexts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_filter_leaves_no_byte_of_other_contexts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_filter_keeps_any_number_of_contexts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_merge_replaces_one_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict_is_named_and_rolled_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_as_takes_only_the_renamed_context, setup, teardown),
