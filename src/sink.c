@@ -1,8 +1,10 @@
-/* sink.c - hash and write the compressed stream on a thread of its own.
+/* sink.c - hash and write the compressed stream on threads of their own.
  *
- * A ring of SLOTS buffers: slots head .. head+count-1 are queued (the thread
- * owns the one at head while it works on it); the caller fills the slot at
- * head+count, which is free whenever count < SLOTS.
+ * A ring of SLOTS buffers: slots head .. head+count-1 are the sink's, the
+ * first HASHED of them already fed to the prehash; the caller fills the slot
+ * at head+count, which is free whenever count < SLOTS. One thread hashes the
+ * slots in order, another writes the hashed ones in order, so hashing goes on
+ * while a write waits for the device.
  *
  * When the output is a regular file at an aligned offset, whole slots are
  * written with O_DIRECT: no copy into the page cache, no page cache evicted
@@ -27,9 +29,9 @@
 struct hero_sink {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	pthread_t th;
+	pthread_t hasher, writer;
 	int fd;
-	unsigned slots, head, count;
+	unsigned slots, head, count, hashed;
 	size_t slot_size;
 	uint8_t **buf;
 	size_t *len;
@@ -88,14 +90,37 @@ static int write_out(struct hero_sink *s, const uint8_t *p, size_t n, struct her
 	return hero_write_all(s->fd, p, n, "archive output", err);
 }
 
-static void *sink_main(void *arg)
+static void *hasher_main(void *arg)
 {
 	struct hero_sink *s = arg;
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (s->count == 0 && !s->closing)
+		while (s->hashed == s->count && !s->closing)
 			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->count == 0) {
+		if (s->hashed == s->count) {
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		unsigned i = (s->head + s->hashed) % s->slots;
+		int skip = s->failed || s->dropping;
+		pthread_mutex_unlock(&s->mu);
+		if (!skip)
+			hero_blake2b_update(&s->prehash, s->buf[i], s->len[i]);
+		pthread_mutex_lock(&s->mu);
+		s->hashed++;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct hero_sink *s = arg;
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (s->hashed == 0 && !(s->closing && s->count == 0))
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->hashed == 0) {
 			pthread_mutex_unlock(&s->mu);
 			return NULL;
 		}
@@ -103,11 +128,7 @@ static void *sink_main(void *arg)
 		int skip = s->failed || s->dropping;
 		pthread_mutex_unlock(&s->mu);
 		struct hero_error e = HERO_ERROR_INIT;
-		int ret = 0;
-		if (!skip) {
-			hero_blake2b_update(&s->prehash, s->buf[i], s->len[i]);
-			ret = write_out(s, s->buf[i], s->len[i], &e);
-		}
+		int ret = skip ? 0 : write_out(s, s->buf[i], s->len[i], &e);
 		pthread_mutex_lock(&s->mu);
 		if (ret < 0 && !s->failed) {
 			s->err = e;
@@ -115,6 +136,7 @@ static void *sink_main(void *arg)
 		}
 		s->head = (s->head + 1) % s->slots;
 		s->count--;
+		s->hashed--;
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -145,11 +167,16 @@ int hero_sink_new(struct hero_sink **out, int fd, unsigned slots, size_t slot_si
 			goto out;
 		}
 	direct_on(s);
-	if ((ret = pthread_create(&s->th, NULL, sink_main, s)) != 0) {
+	if ((ret = pthread_create(&s->hasher, NULL, hasher_main, s)) != 0) {
 		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the output thread");
 		goto out;
 	}
 	s->started = 1;
+	if ((ret = pthread_create(&s->writer, NULL, writer_main, s)) != 0) {
+		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the output thread");
+		goto out;
+	}
+	s->started = 2;
 	*out = s;
 	s = NULL;
 	ret = 0;
@@ -195,7 +222,9 @@ static void stop(struct hero_sink *s, int drop)
 		s->dropping = drop;
 		pthread_cond_broadcast(&s->cv);
 		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->th, NULL);
+		pthread_join(s->hasher, NULL);
+		if (s->started > 1)
+			pthread_join(s->writer, NULL);
 		s->started = 0;
 	}
 	direct_off(s);

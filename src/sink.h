@@ -1,9 +1,9 @@
-/* sink.h - a thread that hashes and writes the archive's compressed stream.
+/* sink.h - threads that hash and write the archive's compressed stream.
  *
- * The writer fills fixed-size slots and hands them over in order; the sink
- * thread feeds each one to the BLAKE2b-512 prehash and writes it to the file
+ * The writer fills fixed-size slots and hands them over in order; one sink
+ * thread feeds each to the BLAKE2b-512 prehash, another writes it to the file
  * descriptor. So hashing and writing the output overlap reading, hashing and
- * compressing the input (docs/decisions/0016-snapshot-pipeline.md).
+ * compressing the input, and each other (docs/decisions/0016-snapshot-pipeline.md).
  */
 #ifndef HERO_SINK_H
 #define HERO_SINK_H
