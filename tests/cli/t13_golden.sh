@@ -26,7 +26,8 @@ done <"$G/damaged/EXPECT"
 echo "refused $n damaged samples"
 
 echo "== the encrypted and the incremental kinds of 1.0"
-state() { (cd "$1" && find . -path ./.hero -prune -o -printf '%p %y %m %s\n' | LC_ALL=C sort &&
+# paths, types and modes, then every file's content (directory sizes depend on the file system)
+state() { (cd "$1" && find . -path ./.hero -prune -o -printf '%p %y %m\n' | LC_ALL=C sort &&
 	find . -path ./.hero -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1; }
 want_enc=$(grep -A3 'context-encrypted.hsnap' "$G/README.md" | grep -o '[0-9a-f]\{64\}' | head -1)
 want_chain=$(grep -A4 'chain-1-base.hsnap' "$G/README.md" | grep -o '[0-9a-f]\{64\}' | head -1)
