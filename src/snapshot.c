@@ -17,6 +17,7 @@
 #include "blake2b.h"
 #include "chain.h"
 #include "ctxdb.h"
+#include "dbahead.h"
 #include "hero/hooks.h"
 #include "hero/lock.h"
 #include "internal.h"
@@ -189,6 +190,9 @@ struct copier {
 	uint64_t done, total;
 	struct hero_increment *inc; /* the parent, when writing an increment */
 	uint64_t unchanged;
+	struct hero_dbahead *ahead;         /* the databases' copies, made ahead */
+	const struct plan_entry **dbs;      /* the databases of the plan, in order */
+	size_t n_dbs, next_db;
 };
 
 static int64_t mtime_ns(const struct stat *st)
@@ -256,20 +260,9 @@ static int sqlite_unchanged(struct copier *c, struct hero_awriter *w, const stru
 static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct plan_entry *e,
 		      const char *svc, struct hero_error *err)
 {
-	char tmp[4096];
-	int n = snprintf(tmp, sizeof tmp, "%s/db.XXXXXX", c->tmpdir);
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return hero_error(err, HERO_EFAIL, "temporary directory path too long");
-	int tfd = mkstemp(tmp);
-	if (tfd < 0)
-		return hero_error_errno(err, HERO_EFAIL, errno, "cannot create a temporary file in '%s'", c->tmpdir);
-	close(tfd);
-	unlink(tmp); /* the backup API creates it afresh */
-	char *src = hero_join(c->o->root, e->path);
-	int ret = src ? hero_sqlite_snapshot_temp(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
-	free(src);
-	if (ret == 0 && e->st->context_column && c->o->contexts && c->o->contexts->n)
-		ret = hero_ctxdb_filter(tmp, e->st->context_column, c->o->contexts, err);
+	const char *tmp;
+	size_t k = c->next_db++;
+	int ret = hero_dbahead_take(c->ahead, k, &tmp, err);
 	if (ret < 0)
 		goto out;
 	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
@@ -289,8 +282,33 @@ static int add_sqlite(struct copier *c, struct hero_awriter *w, const struct pla
 	close(fd);
 	ret = ret < 0 ? ret : 0;
 out:
-	unlink(tmp);
+	hero_dbahead_done(c->ahead, k);
 	return ret;
+}
+
+/* On the copy thread: the consistent copy of the I-th database of the plan. */
+static int copy_db(void *ctx, size_t i, const char *tmp, struct hero_error *err)
+{
+	const struct copier *c = ctx;
+	const struct plan_entry *e = c->dbs[i];
+	char *src = hero_join(c->o->root, e->path);
+	int ret = src ? hero_sqlite_snapshot_temp(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
+	free(src);
+	if (ret == 0 && e->st->context_column && c->o->contexts && c->o->contexts->n)
+		ret = hero_ctxdb_filter(tmp, e->st->context_column, c->o->contexts, err);
+	return ret;
+}
+
+/* Start copying the plan's databases, two ahead of the writer (docs/decisions/0017). */
+static int start_copies(struct copier *c, const struct hero_plan *p, struct hero_error *err)
+{
+	c->dbs = calloc(p->n ? p->n : 1, sizeof *c->dbs);
+	if (!c->dbs)
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		if (p->e[i].type == HERO_E_SQLITE)
+			c->dbs[c->n_dbs++] = &p->e[i];
+	return hero_dbahead_new(&c->ahead, c->tmpdir, c->n_dbs, 2, copy_db, c, err);
 }
 
 static int add_file(struct copier *c, struct hero_awriter *w, const struct plan_entry *e, const char *svc,
@@ -317,8 +335,8 @@ static int add_file(struct copier *c, struct hero_awriter *w, const struct plan_
 	return ret;
 }
 
-static int write_entries(struct copier *c, struct hero_awriter *w, const struct hero_plan *p,
-			 struct hero_error *err)
+static int write_plan(struct copier *c, struct hero_awriter *w, const struct hero_plan *p,
+		      struct hero_error *err)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		const struct plan_entry *e = &p->e[i];
@@ -340,6 +358,19 @@ static int write_entries(struct copier *c, struct hero_awriter *w, const struct 
 			c->o->progress(c->o->progress_ctx, c->done, c->total);
 	}
 	return 0;
+}
+
+static int write_entries(struct copier *c, struct hero_awriter *w, const struct hero_plan *p,
+			 struct hero_error *err)
+{
+	int ret = start_copies(c, p, err);
+	if (ret == 0)
+		ret = write_plan(c, w, p, err);
+	hero_dbahead_free(c->ahead);
+	free(c->dbs);
+	c->ahead = NULL;
+	c->dbs = NULL;
+	return ret;
 }
 
 static int check_scope(const struct hero_snap_opts *o, struct hero_error *err)
@@ -461,7 +492,7 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	struct hero_awriter *w = NULL;
 	char *manifest = NULL, instance_id[2 * HERO_ID_BYTES + 1];
 	int lockfd = -1, ret;
-	struct copier c = { o, -1, NULL, 0, 0, NULL, 0 };
+	struct copier c = { .o = o, .rootfd = -1 };
 	struct hero_secret_set secrets = { 0 };
 	memset(&plan, 0, sizeof plan);
 	memset(res, 0, sizeof *res);
