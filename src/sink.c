@@ -74,6 +74,8 @@ static int write_out(struct hero_sink *s, const uint8_t *p, size_t n, struct her
 		direct_off(s);
 	if (s->direct) {
 		ssize_t w;
+		if (hero_fault("write") < 0) /* the fault point hero_write_all has */
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot write archive output");
 		do
 			w = write(s->fd, p, n);
 		while (w < 0 && errno == EINTR);
