@@ -80,6 +80,7 @@ static void reconcile_usage(int code)
 	fprintf(code ? stderr : stdout,
 		"usage: %s reconcile --desired DIR [--supervisor unix:PATH] [--owner ID]\n"
 		"         [--config-dir DIR] [--set NAME=VALUE]... [--adopt] [--stop-timeout SECS]\n"
+		"         [--wait SECS]\n"
 		"         [--check] [--json] [--quiet]\n"
 		"Bring the supervisor's services to the state declared in DIR (one NAME.yaml per\n"
 		"service). Only services marked as owned (env %s=ID) are changed.\n"
@@ -102,6 +103,7 @@ static void reconcile_parse(int argc, char **argv, struct rc_cli *c)
 		{ "set", required_argument, NULL, 'S' },
 		{ "stop-timeout", required_argument, NULL, 'T' },
 		{ "supervisor", required_argument, NULL, 's' },
+		{ "wait", required_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -118,6 +120,7 @@ static void reconcile_parse(int argc, char **argv, struct rc_cli *c)
 		case 'S': add_var(&c->vars, optarg); break;
 		case 'T': c->o.stop_timeout_ms = parse_secs("--stop-timeout", optarg) * 1000; break;
 		case 's': c->supervisor = optarg; break;
+		case 'W': c->o.wait_ms = parse_secs("--wait", optarg) * 1000; c->o.wait_ms = c->o.wait_ms ? c->o.wait_ms : -1; break;
 		default: reconcile_usage(HERO_EUSAGE);
 		}
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "svcyaml.h"
 
@@ -529,6 +530,32 @@ static int apply_one(struct hero_sv *sv, const struct hero_rc_plan *p, const str
 	}
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until service A runs (Success for a oneshot), or fail at DEADLINE. */
+static int wait_running(struct hero_sv *sv, const struct hero_rc_plan *p, const struct hero_rc_action *a, long deadline,
+			struct hero_error *err)
+{
+	int oneshot = json_is_true(json_object_get(json_object_get(p->desired, a->name), "oneshot"));
+	struct hero_sv_status st;
+	for (;;) {
+		if (hero_sv_status(sv, a->name, &st, err) < 0)
+			return -err->code;
+		if (st.state == HERO_SV_RUNNING || (oneshot && st.state == HERO_SV_SUCCESS))
+			return 0;
+		if (now_ms() >= deadline)
+			return hero_error(err, HERO_EFAIL, "service '%s' is not running after applying (state %s)", a->name,
+					  st.state_raw);
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 int hero_rc_apply(struct hero_sv *sv, struct hero_rc_plan *plan, const struct hero_rc_opts *opts,
 		  hero_rc_progress_fn progress, void *arg, struct hero_error *err)
 {
@@ -548,6 +575,20 @@ int hero_rc_apply(struct hero_sv *sv, struct hero_rc_plan *plan, const struct he
 		}
 		if (progress)
 			progress(a, arg);
+	}
+	long wait = opts && opts->wait_ms ? opts->wait_ms : 30000;
+	long deadline = now_ms() + wait;
+	for (size_t i = 0; wait > 0 && i < plan->n; i++) {
+		struct hero_rc_action *a = &plan->actions[i];
+		if (!a->done || (a->kind != HERO_RC_ADD && a->kind != HERO_RC_CHANGE && a->kind != HERO_RC_START))
+			continue;
+		struct hero_error one = HERO_ERROR_INIT;
+		if (wait_running(sv, plan, a, deadline, &one) < 0) {
+			a->done = 0;
+			a->error = strdup(one.msg);
+			failed++;
+			first = first ? first : a->name;
+		}
 	}
 	if (failed)
 		return hero_error(err, HERO_EFAIL, "%zu of %zu actions failed (first: '%s')", failed, plan->n, first);

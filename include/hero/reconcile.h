@@ -56,6 +56,8 @@ struct hero_rc_opts {
 	const char *const *vars; /* NULL-terminated "NAME=VALUE" for ${NAME} in the files (before the environment) */
 	int stop_timeout_ms;     /* 0: the service's shutdown_timeout + 1 s */
 	int adopt;               /* take over declared names held by services not owned */
+	int wait_ms;             /* after applying, wait this long for added, changed and started
+	                          * services to run (a oneshot: to succeed); 0: 30 s; <0: do not wait */
 };
 
 /* An owner id: 1-64 characters of [A-Za-z0-9._-]. Returns 1 when valid. */
@@ -96,9 +98,10 @@ size_t hero_rc_drift(const struct hero_rc_plan *plan);
 typedef void (*hero_rc_progress_fn)(const struct hero_rc_action *a, void *arg);
 
 /* Apply PLAN on SV in order, calling PROGRESS (may be NULL) after each action.
- * A failed action records its message and the others still run. Returns 0
- * when every action (conflicts excepted) applied, else -HERO_EFAIL with ERR
- * naming how many failed. */
+ * A failed action records its message and the others still run. Then wait
+ * (opts->wait_ms) until every service added, changed or started runs; one
+ * that does not is a failed action. Returns 0 when every action (conflicts
+ * excepted) applied, else -HERO_EFAIL with ERR naming how many failed. */
 int hero_rc_apply(struct hero_sv *sv, struct hero_rc_plan *plan, const struct hero_rc_opts *opts,
 		  hero_rc_progress_fn progress, void *arg, struct hero_error *err);
 
