@@ -489,21 +489,26 @@ static void pump_step(struct pump *m, short rev_in, short rev_out)
 		}
 	}
 	if (m->len && m->dst_in >= 0 && rev_out) {
-		ssize_t n = write(m->dst_in, m->buf + m->off, m->len);
+		size_t want = m->len;
+		/* test fault: never more than DROP_AFTER bytes reach the connection, however
+		 * much the pipe would take, so the drop is certain to cut the stream short */
+		if (m->drop_after && m->dst_pid > 0 && m->bytes + want > m->drop_after)
+			want = (size_t)(m->drop_after - m->bytes);
+		ssize_t n = want ? write(m->dst_in, m->buf + m->off, want) : 0;
 		if (n > 0) {
 			m->off += (size_t)n;
 			m->len -= (size_t)n;
 			m->bytes += (unsigned long long)n;
-			if (m->drop_after && m->bytes >= m->drop_after && m->dst_pid > 0) {
-				kill(m->dst_pid, SIGKILL); /* test fault: the connection drops */
-				m->dst_pid = 0;
-			}
 		} else if (n < 0 && errno != EINTR && errno != EAGAIN) {
 			m->broken = 1; /* EPIPE: the target stopped reading */
 			close(m->dst_in);
 			m->dst_in = -1;
 			m->len = 0;
 		}
+	}
+	if (m->drop_after && m->bytes >= m->drop_after && m->dst_pid > 0) {
+		kill(m->dst_pid, SIGKILL); /* test fault: the connection drops */
+		m->dst_pid = 0;
 	}
 	if (m->src_out < 0 && m->len == 0 && m->dst_in >= 0) {
 		close(m->dst_in);
