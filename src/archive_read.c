@@ -24,6 +24,7 @@
 
 #include "blake2b.h"
 #include "crypt.h"
+#include "hashq.h"
 #include "internal.h"
 #include "prefetch.h"
 
@@ -109,7 +110,7 @@ struct hero_areader {
 	struct tarck tck;
 	uint64_t index_budget; /* the largest index the entries read can explain */
 	int in_file;           /* a file entry is current */
-	struct hero_blake2b eh;
+	struct hero_hashq *hq; /* hashes entry data on its own thread */
 	uint64_t e_size, e_read;
 	uint64_t total_bytes;
 	int done, sig_checked, failed;
@@ -778,7 +779,8 @@ int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_area
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
-	if ((ret = hero_prefetch_new(&r->z.src, fd, HERO_SIG_FRAME, err)) < 0)
+	if ((ret = hero_prefetch_new(&r->z.src, fd, HERO_SIG_FRAME, err)) < 0 ||
+	    (ret = hero_hashq_new(&r->hq, err)) < 0)
 		goto out;
 	ZSTD_DCtx_setParameter(r->z.dctx, ZSTD_d_windowLogMax, 27);
 	if ((ret = parse_header(r, err)) < 0)
@@ -938,8 +940,8 @@ ssize_t hero_areader_data(struct hero_areader *r, void *buf, size_t n, struct he
 		return tar_error(r, "cannot read entry data", err);
 	if (got == 0 && r->e_read != r->e_size)
 		return refuse(err, r->seen[r->n_seen - 1].path, "is truncated");
-	if (!r->listing)
-		hero_blake2b_update(&r->eh, buf, (size_t)got);
+	if (!r->listing && hero_hashq_data(r->hq, buf, (size_t)got, err) < 0)
+		return -err->code;
 	r->e_read += (uint64_t)got;
 	return got;
 }
@@ -956,8 +958,8 @@ static int finish_entry(struct hero_areader *r, struct hero_error *err)
 		if (n == 0)
 			break;
 	}
-	if (!r->listing)
-		hero_blake2b_final(&r->eh, r->seen[r->n_seen - 1].hash);
+	if (!r->listing && hero_hashq_end(r->hq, r->n_seen - 1, err) < 0)
+		return -err->code;
 	r->in_file = 0;
 	return 0;
 }
@@ -1056,6 +1058,18 @@ static int index_only(struct hero_areader *r, json_t *o, struct hero_strset *del
 	return hero_claims_add(&r->claims, p, type == HERO_E_DIR, err);
 }
 
+/* Wait for the hashing thread and put each file entry's digest in place. */
+static int collect_hashes(struct hero_areader *r, struct hero_error *err)
+{
+	if (r->listing)
+		return 0;
+	hero_hashq_drain(r->hq);
+	for (size_t i = 0; i < r->n_seen; i++)
+		if (r->seen[i].type != HERO_E_DIR && hero_hashq_digest(r->hq, i, r->seen[i].hash) < 0)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+	return 0;
+}
+
 static int compare_index(struct hero_areader *r, struct hero_error *err)
 {
 	json_error_t je;
@@ -1136,7 +1150,8 @@ static int read_index(struct hero_areader *r, struct archive_entry *e, struct he
 	if (got != size)
 		return tar_error(r, "cannot read the index", err);
 	r->index[size] = '\0';
-	return compare_index(r, err);
+	int ret = collect_hashes(r, err);
+	return ret < 0 ? ret : compare_index(r, err);
 }
 
 /* After the index: the tar must end, then the signature frame and EOF. */
@@ -1249,7 +1264,6 @@ int hero_areader_next(struct hero_areader *r, struct hero_aentry *out, struct he
 		r->in_file = 1;
 		r->e_size = size;
 		r->e_read = 0;
-		hero_blake2b_init(&r->eh, 32);
 	}
 	return 1;
 fail:
@@ -1296,6 +1310,7 @@ void hero_areader_free(struct hero_areader *r)
 	if (r->tar)
 		archive_read_free(r->tar);
 	hero_prefetch_free(r->z.src);
+	hero_hashq_free(r->hq);
 	ZSTD_freeDCtx(r->z.dctx);
 	free(r->z.buf);
 	free(r->z.raw);
