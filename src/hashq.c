@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "blake2b.h"
 #include "internal.h"
 
@@ -213,8 +215,11 @@ void hero_hashq_free(struct hero_hashq *q)
 		pthread_mutex_unlock(&q->mu);
 		pthread_join(q->th, NULL);
 	}
-	for (unsigned i = 0; i < SLOTS; i++)
+	for (unsigned i = 0; i < SLOTS; i++) {
+		if (q->s[i].data) /* it held entry data, secret values included */
+			sodium_memzero(q->s[i].data, SLOT_SIZE);
 		free(q->s[i].data);
+	}
 	free(q->dig);
 	free(q->have);
 	pthread_mutex_destroy(&q->mu);
