@@ -23,6 +23,7 @@
 
 #include "chain.h"
 #include "ctxdb.h"
+#include "filewq.h"
 #include "hero/hooks.h"
 #include "internal.h"
 #include "plan.h"
@@ -281,32 +282,29 @@ static int create_staged(struct restore *x, const char *path, int *fdp)
 static int extract_to(struct restore *x, const char *path, const struct hero_aentry *e)
 {
 	int fd = -1, ret = create_staged(x, path, &fd);
-	if (ret < 0)
+	if (ret < 0 || (ret = hero_fwq_open(x->fwq, fd, path, x->err)) < 0)
 		return ret;
 	for (;;) {
-		ssize_t n = hero_areader_data(x->r, x->buf, COPY_BUF, x->err);
+		size_t cap;
+		uint8_t *room = hero_fwq_room(x->fwq, &cap);
+		ssize_t n = hero_areader_data(x->r, room, cap, x->err);
 		if (n <= 0) {
 			ret = (int)n;
 			break;
 		}
-		if ((ret = hero_write_all(fd, x->buf, (size_t)n, path, x->err)) < 0)
+		if ((ret = hero_fwq_put(x->fwq, (size_t)n, x->err)) < 0)
 			break;
 		x->bytes += (uint64_t)n;
 		if (x->o->progress)
 			x->o->progress(x->o->progress_ctx, x->bytes);
 	}
-	if (ret == 0 && fchmod(fd, e->mode) < 0)
-		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set mode of '%s'", path);
-	/* the modification time is what the next increment compares: it must be right */
-	if (ret == 0 && futimens(fd, (struct timespec[2]){ { 0, UTIME_OMIT }, { e->mtime, 0 } }) < 0)
-		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot set the time of '%s'", path);
-	/* Start writing a large file back now; rs_sync_staging() waits for all of it
-	 * before the swap and writes small files back in bulk
-	 * (docs/decisions/0018-restore-syncfs.md). */
-	if (ret == 0 && e->size >= WRITEBACK_MIN && sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE) < 0)
-		ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot write '%s' back", path);
-	close(fd);
-	return ret;
+	/* The writing thread (src/filewq.c) writes the file, sets its mode and time
+	 * (what the next increment compares), starts the writeback of a large one
+	 * and closes it; rs_read_all() waits for it, rs_sync_staging() makes it
+	 * durable before the swap (docs/decisions/0018-restore-syncfs.md). */
+	struct hero_error ignored = HERO_ERROR_INIT;
+	int closed = hero_fwq_close(x->fwq, e->mode, e->mtime, e->size >= WRITEBACK_MIN, ret < 0 ? &ignored : x->err);
+	return ret < 0 ? ret : closed;
 }
 
 /* Make every file written into staging durable with one syncfs(2) of its file
@@ -390,7 +388,7 @@ int rs_read_all(struct restore *x)
 	while ((ret = hero_areader_next(x->r, &e, x->err)) == 1)
 		if ((ret = extract(x, &e)) < 0)
 			return ret;
-	if (ret < 0)
+	if (ret < 0 || (ret = hero_fwq_drain(x->fwq, x->err)) < 0)
 		return ret;
 	json_error_t je;
 	x->index = json_loads(hero_areader_index(x->r), 0, &je);
@@ -952,6 +950,10 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 		return hero_error(err, HERO_EUSAGE, "no trusted public key: give -p PUBKEY or a trusted-keys directory");
 	if (!(x.buf = malloc(COPY_BUF)))
 		return hero_error(err, HERO_EFAIL, "out of memory");
+	if ((ret = hero_fwq_new(&x.fwq, err)) < 0) {
+		free(x.buf);
+		return ret;
+	}
 	if (o->dry_run) {
 		ret = hero_swap_recover(o->root, &res->recovered, err);
 		if (ret == 0)
@@ -990,6 +992,7 @@ out:
 	if (own_fd >= 0)
 		close(own_fd);
 	hero_chain_release(&links);
+	hero_fwq_free(x.fwq);
 	hero_swap_end(&x.swap);
 	json_decref(x.manifest);
 	json_decref(x.index);

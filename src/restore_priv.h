@@ -48,6 +48,7 @@ struct restore {
 	struct hero_strlist secret_paths, secret_incoming; /* secrets files carried encrypted */
 	struct hero_strlist log; /* lines for .hero/restore.log */
 	uint8_t *buf;
+	struct hero_fwq *fwq; /* writes extracted files on its own thread */
 	uint64_t bytes, n_incoming;
 	int quiesced;
 	int in_fd;           /* the archive stream: o->in_fd, or the one file of o->chain */
