@@ -629,17 +629,33 @@ static int stage_secrets(struct restore *x, const char *live, const struct stat 
 	return ret;
 }
 
-static char *keep_selected_secrets(struct restore *x, const char *text)
+/* *ALLOWED: the secret names the TARGET's manifests declare for the services
+ * this restore selects (hero_secrets_merge refuses any other name). Returns
+ * the archive's secrets TEXT without the lines of names that only services
+ * this restore leaves out declare (NULL when out of memory). */
+static char *keep_selected_secrets(struct restore *x, const char *text, struct hero_strlist *allowed)
 {
-	struct hero_strlist names = { 0 };
-	json_t *s, *n;
-	size_t i, j;
+	struct hero_strlist skip = { 0 };
+	json_t *s, *n, *sel;
+	size_t i, j, k;
+	int fail = 0;
 	json_array_foreach(x->selected, i, s)
+	{
+		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
+		for (j = 0; t && j < t->secrets.n; j++)
+			fail |= hero_strlist_push(allowed, t->secrets.v[j]) < 0;
+	}
+	json_array_foreach(json_object_get(x->manifest, "services"), i, s)
+	{
+		int selected = 0;
+		json_array_foreach(x->selected, k, sel)
+			selected |= sel == s;
 		json_array_foreach(json_object_get(s, "secrets"), j, n)
-			if (json_string_value(n))
-				hero_strlist_push(&names, json_string_value(n));
-	char *out = hero_secrets_keep(text, &names);
-	hero_strlist_release(&names);
+			if (!selected && json_string_value(n) && !in_list(allowed, json_string_value(n)))
+				fail |= hero_strlist_push(&skip, json_string_value(n)) < 0;
+	}
+	char *out = fail ? NULL : hero_secrets_drop(text, &skip);
+	hero_strlist_release(&skip);
 	return out;
 }
 
@@ -660,14 +676,19 @@ static int merge_secrets(struct restore *x)
 		struct stat lst;
 		int have = x->swap.root_exists && lstat(live, &lst) == 0;
 		char *mine = have ? hero_read_text(live) : NULL, *theirs = hero_read_text(incoming), *merged = NULL;
-		struct hero_strlist added = { 0 };
-		/* only the names of the services this restore selects */
-		char *wanted = theirs ? keep_selected_secrets(x, theirs) : NULL;
+		struct hero_strlist added = { 0 }, allowed = { 0 };
+		struct stat ist;
+		/* only the names the target declares for the services this restore selects */
+		char *wanted = theirs ? keep_selected_secrets(x, theirs, &allowed) : NULL;
 		if (have && !mine)
 			ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot read the target's secrets file '%s'", path);
-		else
-			ret = wanted ? hero_secrets_merge(mine, wanted, &merged, &added, x->err)
-				     : hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
+		else if (!wanted)
+			ret = hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
+		else if (stat(incoming, &ist) < 0 || (size_t)ist.st_size != strlen(theirs))
+			ret = hero_error(x->err, HERO_EINTEGRITY, "archive's secrets for '%s' hold a NUL byte", path);
+		else if ((ret = hero_secrets_merge(mine, wanted, &allowed, &merged, &added, x->err)) < 0)
+			hero_error_prefix(x->err, "archive's secrets for '%s'", path);
+		hero_strlist_release(&allowed);
 		if (ret == 0 && have && S_ISLNK(lst.st_mode) && added.n)
 			ret = hero_error(x->err, HERO_EFAIL,
 					 "secrets file '%s' is a symbolic link: add %s%s to the file it points to, then restore again",
