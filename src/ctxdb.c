@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "internal.h"
+#include "sqlite_util.h"
 
 /* A double-quoted SQL identifier in BUF. */
 static const char *ident(const char *name, char *buf, size_t n)
@@ -132,8 +133,9 @@ int hero_ctxdb_contexts(const char *path, const char *col, struct hero_strlist *
 		if (!t[i].has_col)
 			continue;
 		char sql[1200], qt[512], qc[256];
-		snprintf(sql, sizeof sql, "SELECT DISTINCT %s FROM %s WHERE %s IS NOT NULL", ident(col, qc, sizeof qc),
-			 ident(t[i].name, qt, sizeof qt), qc);
+		/* contexts are names: told apart byte by byte, whatever the column's collation */
+		snprintf(sql, sizeof sql, "SELECT DISTINCT %s COLLATE BINARY FROM %s WHERE %s IS NOT NULL",
+			 ident(col, qc, sizeof qc), ident(t[i].name, qt, sizeof qt), qc);
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 			ret = hero_error(err, HERO_EFAIL, "cannot read contexts of '%s': %s", path, sqlite3_errmsg(db));
@@ -188,7 +190,8 @@ int hero_ctxdb_filter(const char *path, const char *col, const struct hero_strli
 	for (size_t i = 0; i < n && ret == 0; i++) {
 		char sql[1200], qt[512], qc[256];
 		if (t[i].has_col)
-			snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s IS NULL OR %s NOT IN (SELECT c FROM temp.hero_keep)",
+			snprintf(sql, sizeof sql,
+				 "DELETE FROM %s WHERE %s IS NULL OR %s COLLATE BINARY NOT IN (SELECT c FROM temp.hero_keep)",
 				 ident(t[i].name, qt, sizeof qt), ident(col, qc, sizeof qc), qc);
 		else
 			snprintf(sql, sizeof sql, "DELETE FROM %s", ident(t[i].name, qt, sizeof qt));
@@ -204,13 +207,16 @@ out:
 	return ret;
 }
 
+/* The rows that a merge of CTX would replace: compared with the target
+ * table's own collation, as the merge deletes them. PATH is a live database
+ * of the target, read without creating any file beside it. */
 int hero_ctxdb_count(const char *path, const char *col, const char *ctx, uint64_t *rows, struct hero_error *err)
 {
 	sqlite3 *db = NULL;
 	struct table *t = NULL;
 	size_t n = 0;
 	*rows = 0;
-	int ret = open_db(path, SQLITE_OPEN_READONLY, &db, err);
+	int ret = hero_sqlite_open_live_ro(path, &db, err);
 	if (ret < 0)
 		return ret;
 	if ((ret = list_tables(db, "main", col, &t, &n, err)) < 0)
@@ -235,28 +241,79 @@ out:
 	return ret;
 }
 
-/* Columns of main.TABLE as a comma-separated quoted list. */
-static int column_list(sqlite3 *db, const char *table, char *buf, size_t n)
+/* The columns a merge writes in main.TABLE, as a comma-separated quoted list:
+ * the target's own, by name, but its generated ones. The archive's table of
+ * that name must be a plain table with each of them as a plain column. */
+static int merge_columns(sqlite3 *db, const char *table, char *buf, size_t n, struct hero_error *err)
 {
 	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?, 'main') ORDER BY cid", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -1;
+	int ret = 0;
+	if (sqlite3_prepare_v2(db, "SELECT type, sql LIKE 'CREATE VIRTUAL%' FROM inc.sqlite_schema WHERE "
+				   "type IN ('table','view') AND name = ?1 COLLATE NOCASE",
+			       -1, &st, NULL) != SQLITE_OK)
+		return hero_error(err, HERO_EFAIL, "cannot read the archive's schema: %s", sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		ret = hero_error(err, HERO_EINTEGRITY, "table '%s' of the target is missing from the archive's database",
+				 table);
+	else if (strcmp((const char *)sqlite3_column_text(st, 0), "table") != 0 || sqlite3_column_int(st, 1))
+		ret = hero_error(err, HERO_EINTEGRITY, "table '%s' of the archive's database is not a plain table (%s)",
+				 table, sqlite3_column_int(st, 1) ? "a virtual table" : "a view");
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return ret;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT m.name, m.hidden, i.name IS NOT NULL, i.hidden FROM pragma_table_xinfo(?1, 'main') AS m "
+			       "LEFT JOIN pragma_table_xinfo(?1, 'inc') AS i ON i.name = m.name COLLATE NOCASE ORDER BY m.cid",
+			       -1, &st, NULL) != SQLITE_OK)
+		return hero_error(err, HERO_EFAIL, "cannot read columns of table '%s': %s", table, sqlite3_errmsg(db));
 	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
 	size_t off = 0;
 	buf[0] = '\0';
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *c = (const char *)sqlite3_column_text(st, 0);
 		char q[256];
-		int w = snprintf(buf + off, n - off, "%s%s", off ? "," : "",
-				 ident((const char *)sqlite3_column_text(st, 0), q, sizeof q));
-		if (w < 0 || (size_t)w >= n - off) {
-			sqlite3_finalize(st);
-			return -1;
+		if (sqlite3_column_int(st, 1) != 0)
+			continue; /* generated in the target: computed there */
+		if (!sqlite3_column_int(st, 2)) {
+			ret = hero_error(err, HERO_EINTEGRITY, "table '%s': column '%s' is missing from the archive's database",
+					 table, c);
+			break;
 		}
-		off += (size_t)w;
+		if (sqlite3_column_int(st, 3) != 0) {
+			ret = hero_error(err, HERO_EINTEGRITY,
+					 "table '%s': column '%s' of the archive's database is generated or hidden", table, c);
+			break;
+		}
+		int w = snprintf(buf + off, n - off, "%s%s", off ? "," : "", ident(c, q, sizeof q));
+		if (w < 0 || (size_t)w >= n - off || strlen(c) + 3 > sizeof q)
+			ret = hero_error(err, HERO_EFAIL, "columns of table '%s' too long", table);
+		else
+			off += (size_t)w;
 	}
 	sqlite3_finalize(st);
-	return off ? 0 : -1;
+	if (ret == 0 && !off)
+		ret = hero_error(err, HERO_EFAIL, "cannot read columns of table '%s'", table);
+	return ret;
+}
+
+/* Every table of the archive's database must be one of the target's: the
+ * target's schema decides what a restore may bring. */
+static int extra_tables(sqlite3 *db, struct hero_error *err)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT i.name FROM inc.sqlite_schema AS i WHERE i.type = 'table' AND "
+				   "i.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND NOT EXISTS (SELECT 1 FROM "
+				   "main.sqlite_schema AS m WHERE m.type = 'table' AND m.name = i.name COLLATE NOCASE) "
+				   "ORDER BY i.name LIMIT 1",
+			       -1, &st, NULL) != SQLITE_OK)
+		return hero_error(err, HERO_EFAIL, "cannot read the archive's schema: %s", sqlite3_errmsg(db));
+	int ret = 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ret = hero_error(err, HERO_EINTEGRITY, "table '%s' of the archive's database is not in the target's",
+				 (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return ret;
 }
 
 /* After a constraint failure on TABLE, name the colliding key. */
@@ -289,7 +346,7 @@ static int conflict(sqlite3 *db, const char *table, const char *col, const char 
 		snprintf(first, sizeof first, "%.*s", (int)strcspn(keycols, ","), keycols);
 		snprintf(sql, sizeof sql,
 			 "SELECT quote(i.%s), m.%s FROM inc.%s AS i JOIN main.%s AS m USING (%s) WHERE m.%s IS NOT ? "
-			 "AND i.%s = ? LIMIT 1",
+			 "AND i.%s = ? COLLATE BINARY LIMIT 1",
 			 first, qc, qt, qt, keycols, qc, qc);
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
@@ -311,10 +368,13 @@ static int merge_table(sqlite3 *db, const char *table, const char *col, const ch
 		       struct hero_error *err)
 {
 	char cols[8192], sql[20000], qt[512], qc[256];
-	if (column_list(db, table, cols, sizeof cols) < 0)
-		return hero_error(err, HERO_EFAIL, "cannot read columns of table '%s'", table);
+	int ret = merge_columns(db, table, cols, sizeof cols, err);
+	if (ret < 0)
+		return ret;
 	ident(table, qt, sizeof qt);
 	ident(col, qc, sizeof qc);
+	/* the target's rows go as the target's table compares them; the archive's
+	 * rows come only when their context is TO byte for byte */
 	snprintf(sql, sizeof sql, "DELETE FROM main.%s WHERE %s = ?", qt, qc);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -324,7 +384,8 @@ static int merge_table(sqlite3 *db, const char *table, const char *col, const ch
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
 		return hero_error(err, HERO_EFAIL, "cannot clear table '%s': %s", table, sqlite3_errmsg(db));
-	snprintf(sql, sizeof sql, "INSERT INTO main.%s (%s) SELECT %s FROM inc.%s WHERE %s = ?", qt, cols, cols, qt, qc);
+	snprintf(sql, sizeof sql, "INSERT INTO main.%s (%s) SELECT %s FROM inc.%s WHERE %s = ? COLLATE BINARY", qt, cols,
+		 cols, qt, qc);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
 		return hero_error(err, HERO_EFAIL, "cannot restore table '%s': %s", table, sqlite3_errmsg(db));
 	sqlite3_bind_text(st, 1, to, -1, SQLITE_STATIC);
@@ -359,8 +420,8 @@ int hero_ctxdb_rename(const char *incoming, const char *col, const char *from, c
 		char sql[2][1200], qt[512], qc[256];
 		ident(t[i].name, qt, sizeof qt);
 		ident(col, qc, sizeof qc);
-		snprintf(sql[0], sizeof sql[0], "DELETE FROM %s WHERE %s = ?1", qt, qc);
-		snprintf(sql[1], sizeof sql[1], "UPDATE %s SET %s = ?1 WHERE %s = ?2", qt, qc, qc);
+		snprintf(sql[0], sizeof sql[0], "DELETE FROM %s WHERE %s = ?1 COLLATE BINARY", qt, qc);
+		snprintf(sql[1], sizeof sql[1], "UPDATE %s SET %s = ?1 WHERE %s = ?2 COLLATE BINARY", qt, qc, qc);
 		for (int k = 0; k < 2 && ret == 0; k++) {
 			sqlite3_stmt *st;
 			if (sqlite3_prepare_v2(db, sql[k], -1, &st, NULL) != SQLITE_OK) {
@@ -408,11 +469,11 @@ int hero_ctxdb_merge(const char *path, const char *incoming, const char *col, co
 		ret = hero_error(err, HERO_EFAIL, "cannot attach '%s': %s", incoming, sqlite3_errmsg(db));
 		goto out;
 	}
-	if ((ret = list_tables(db, "main", col, &t, &n, err)) < 0 ||
+	if ((ret = list_tables(db, "main", col, &t, &n, err)) < 0 || (ret = extra_tables(db, err)) < 0 ||
 	    (ret = exec(db, "BEGIN IMMEDIATE", "cannot start the restore transaction", err)) < 0)
 		goto out;
 	for (size_t i = 0; i < n && ret == 0; i++)
-		if (t[i].has_col && has_column(db, "inc", t[i].name, col))
+		if (t[i].has_col)
 			ret = merge_table(db, t[i].name, col, to, rows, err);
 	if (ret == 0)
 		ret = exec(db, "COMMIT", "cannot commit the restore transaction", err);
