@@ -106,8 +106,11 @@ expect_grep '.hero/secrets/cfg/env/env.sh' "$T/out"
 expect_code 0 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i5" "$T/s.hsnap"
 expect_grep 'secrets added to cfg/env/env.sh: ' "$T/err"
 [ "$(stat -c %a "$T/i5/cfg/env/env.sh")" = 600 ] || fail "secrets file not 0600"
+# the values as sh reads them (the toolkit writes each line itself: export NAME='value')
+val() { env -i /bin/sh -c ". \"\$1\"; printf %s \"\${$2-unset}\"" sh "$1"; }
 for n in OSIS_MASTER_KEY HERO_DB_KEY; do
-	[ "$(grep "^export $n=" "$T/i5/cfg/env/env.sh")" = "$(grep "^export $n=" "$I1/cfg/env/env.sh")" ] || fail "$n not carried"
+	[ "$(val "$T/i5/cfg/env/env.sh" $n)" = "$(val "$I1/cfg/env/env.sh" $n)" ] || fail "$n not carried"
+	grep -q "^export $n='secret-" "$T/i5/cfg/env/env.sh" || fail "$n not written as export NAME='value'"
 done
 # into a target with its own secrets: its values win, only missing names are added
 cp -a "$T/i5" "$T/i6"
