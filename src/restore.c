@@ -677,15 +677,12 @@ static int merge_secrets(struct restore *x)
 		int have = x->swap.root_exists && lstat(live, &lst) == 0;
 		char *mine = have ? hero_read_text(live) : NULL, *theirs = hero_read_text(incoming), *merged = NULL;
 		struct hero_strlist added = { 0 }, allowed = { 0 };
-		struct stat ist;
 		/* only the names the target declares for the services this restore selects */
 		char *wanted = theirs ? keep_selected_secrets(x, theirs, &allowed) : NULL;
 		if (have && !mine)
 			ret = hero_error_errno(x->err, HERO_EFAIL, errno, "cannot read the target's secrets file '%s'", path);
 		else if (!wanted)
 			ret = hero_error(x->err, HERO_EFAIL, "cannot read the archive's secrets for '%s'", path);
-		else if (stat(incoming, &ist) < 0 || (size_t)ist.st_size != strlen(theirs))
-			ret = hero_error(x->err, HERO_EINTEGRITY, "archive's secrets for '%s' hold a NUL byte", path);
 		else if ((ret = hero_secrets_merge(mine, wanted, &allowed, &merged, &added, x->err)) < 0)
 			hero_error_prefix(x->err, "archive's secrets for '%s'", path);
 		hero_strlist_release(&allowed);
