@@ -11,7 +11,71 @@
 
 #include <sodium.h>
 
+#include "hero/incremental.h"
+#include "internal.h" /* hero_quote_text: the library's one escaper */
+
 const char *hero_progname = "hero";
+
+/* "PROG: " and the line formatted from FMT on F, with every control byte
+ * (and invalid UTF-8, bidi and zero-width character) of it escaped: messages
+ * carry names and paths from archives, manifests and the file system. */
+static void put_line(FILE *f, const char *fmt, va_list ap)
+{
+	char line[4096], safe[4 * sizeof line + 4];
+	vsnprintf(line, sizeof line, fmt, ap);
+	hero_quote_text(line, 0, safe, sizeof safe);
+	fprintf(f, "%s: %s\n", hero_progname, safe);
+}
+
+static void put(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	put_line(f, fmt, ap);
+	va_end(ap);
+}
+
+void fe_say(FILE *f, const char *prefix, const char *line)
+{
+	char safe[16384];
+	hero_quote_text(line ? line : "", 0, safe, sizeof safe);
+	fprintf(f, "%s%s\n", prefix ? prefix : "", safe);
+}
+
+/* Not for threads: the tools print from their main thread only. */
+static const char *ring_quote(const char *text, int marks)
+{
+	static char ring[8][16384];
+	static unsigned next;
+	char *buf = ring[next++ % 8];
+	hero_quote_text(text ? text : "-", marks, buf, sizeof ring[0]);
+	return buf;
+}
+
+const char *fe_q(const char *text)
+{
+	return ring_quote(text, 1);
+}
+
+const char *fe_qt(const char *text)
+{
+	return ring_quote(text, 0);
+}
+
+/* A warning of a directory scan, once per run: a tool may scan a directory twice. */
+static void scan_warn(void *ctx, const char *line)
+{
+	static char *seen[64];
+	size_t i;
+	(void)ctx;
+	for (i = 0; i < sizeof seen / sizeof *seen && seen[i]; i++)
+		if (!strcmp(seen[i], line))
+			return;
+	if (i < sizeof seen / sizeof *seen)
+		seen[i] = strdup(line);
+	put(stderr, "%s", line);
+}
 
 void fe_init(const char *argv0)
 {
@@ -23,33 +87,30 @@ void fe_init(const char *argv0)
 	 * locale when it is UTF-8, else C.UTF-8, for character types only. */
 	if (!setlocale(LC_CTYPE, "") || MB_CUR_MAX == 1)
 		setlocale(LC_CTYPE, "C.UTF-8");
+	hero_set_scan_warn(scan_warn, NULL);
 }
 
 void fe_warn(const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: ", hero_progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_line(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void fe_die(int code, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: ", hero_progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_line(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
 int fe_report(const struct hero_error *err)
 {
 	int code = err->code ? err->code : HERO_EFAIL;
-	fprintf(stderr, "%s: %s\n", hero_progname, err->msg[0] ? err->msg : "failed");
+	put(stderr, "%s", err->msg[0] ? err->msg : "failed");
 	return code;
 }
 
@@ -245,11 +306,9 @@ void fe_progress_line(const char *label, unsigned long long done, unsigned long 
 int fe_die_soft(int code, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s: ", hero_progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	put_line(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 

@@ -11,6 +11,25 @@ extern const char *hero_progname;
 /* Set hero_progname from argv[0]. */
 void fe_init(const char *argv0);
 
+/* Everything the tools print in text goes through the library's one escaper
+ * (hero_quote_text, src/pathsafe.c): control bytes, DEL, C1 controls, invalid
+ * UTF-8 and the bidi and zero-width characters become \xNN. Names, paths and
+ * other strings from an archive, a manifest or the file system are printed
+ * with fe_q (messages with fe_qt); whole message lines (fe_warn, fe_die, fe_die_soft, fe_report,
+ * fe_say) are escaped once more as a whole, for the strings the library put
+ * in them. JSON output keeps exact strings (jansson escapes them). */
+
+/* A name or path TEXT (NULL: "-") escaped as hero_path_quote does (backslash
+ * and quote too, so the form is unambiguous), in one of 8 static buffers used
+ * in turn (shared with fe_qt): at most 8 in one printf call. */
+const char *fe_q(const char *text);
+/* A message TEXT (an error, a probe's detail) escaped as fe_q, but its
+ * backslashes and quotes kept. */
+const char *fe_qt(const char *text);
+
+/* Print PREFIX and LINE (escaped as a whole, backslash and quote kept) on F. */
+void fe_say(FILE *f, const char *prefix, const char *line);
+
 /* Print "PROG: MSG" on stderr. */
 void fe_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

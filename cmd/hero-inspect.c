@@ -78,10 +78,11 @@ static void parse(struct inspect_cli *c, int argc, char **argv)
 	c->input = argv[optind];
 }
 
+/* The string K of O, escaped for the terminal (fe_q): the manifest is printed
+ * before anything is verified, so every byte of it may be hostile. */
 static const char *jstr(json_t *o, const char *k)
 {
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "-";
+	return fe_q(json_string_value(json_object_get(o, k)));
 }
 
 static void print_list(json_t *arr, const char *label)
@@ -90,7 +91,7 @@ static void print_list(json_t *arr, const char *label)
 	json_t *v;
 	printf("%s", label);
 	json_array_foreach(arr, i, v)
-		printf("%s%s", i ? ", " : "", json_string_value(v));
+		printf("%s%s", i ? ", " : "", fe_q(json_string_value(v)));
 	if (!json_array_size(arr))
 		printf("-");
 }
@@ -127,7 +128,8 @@ static void print_manifest(json_t *m, const char *signer, const char *status)
 	if (json_array_size(json_object_get(m, "skipped"))) {
 		printf("skipped:\n");
 		json_array_foreach(json_object_get(m, "skipped"), i, s)
-			printf("  %-14s %-40s %s\n", jstr(s, "service"), jstr(s, "path"), jstr(s, "why"));
+			printf("  %-14s %-40s %s\n", jstr(s, "service"), jstr(s, "path"),
+			       fe_qt(json_string_value(json_object_get(s, "why"))));
 	}
 }
 
@@ -199,7 +201,7 @@ static int show_chain(const struct inspect_cli *c, const struct hero_trust *trus
 			} else {
 				status[i] = "damaged";
 				if (!code)
-					code = fe_die_soft(verr.code, "'%s': %s", ch.v[i].path, verr.msg);
+					code = fe_die_soft(verr.code, "'%s': %s", fe_q(ch.v[i].path), verr.msg);
 			}
 		}
 	}
@@ -208,14 +210,14 @@ static int show_chain(const struct inspect_cli *c, const struct hero_trust *trus
 	if (c->json) {
 		chain_json(&ch, status, ok && !code);
 	} else if (ch.n) {
-		printf("chain      %zu archive%s, instance %s, scope %s\n", ch.n, ch.n == 1 ? "" : "s", ch.v[0].instance_id,
-		       ch.v[0].scope);
+		printf("chain      %zu archive%s, instance %s, scope %s\n", ch.n, ch.n == 1 ? "" : "s",
+		       fe_q(ch.v[0].instance_id), fe_q(ch.v[0].scope));
 		for (size_t i = 0; i < ch.n; i++) {
 			const struct hero_link *l = &ch.v[i];
 			char sz[32];
-			printf("%4zu  %s  %-20s  %-11s %10s  %s  %s%s%.8s\n", i + 1, l->id, l->created_text,
-			       l->parent[0] ? "incremental" : "full", fe_size(l->bytes, sz, sizeof sz), l->path, status[i],
-			       l->parent[0] ? ", parent " : "", l->parent);
+			printf("%4zu  %s  %-20s  %-11s %10s  %s  %s%s%.8s\n", i + 1, l->id, fe_q(l->created_text),
+			       l->parent[0] ? "incremental" : "full", fe_size(l->bytes, sz, sizeof sz), fe_q(l->path),
+			       status[i], l->parent[0] ? ", parent " : "", l->parent);
 		}
 	}
 	if (!ok && !code)

@@ -137,9 +137,9 @@ static void reconcile_parse(int argc, char **argv, struct rc_cli *c)
 static void print_action(const struct hero_rc_action *a)
 {
 	if (a->detail)
-		printf("%-9s %-24s %s\n", hero_rc_kind_name(a->kind), a->name, a->detail);
+		printf("%-9s %-24s %s\n", hero_rc_kind_name(a->kind), fe_q(a->name), fe_qt(a->detail));
 	else
-		printf("%-9s %s\n", hero_rc_kind_name(a->kind), a->name);
+		printf("%-9s %s\n", hero_rc_kind_name(a->kind), fe_q(a->name));
 }
 
 static void report_progress(const struct hero_rc_action *a, void *arg)
@@ -353,7 +353,7 @@ static void print_result(const struct verify_cli *c, const struct hero_probe_res
 {
 	if (c->json || (c->quiet && r->ok))
 		return;
-	printf("%-4s %-30s %6ld ms  %s\n", r->ok ? "ok" : "FAIL", r->name, r->ms, r->detail);
+	printf("%-4s %-30s %6ld ms  %s\n", r->ok ? "ok" : "FAIL", fe_q(r->name), r->ms, fe_qt(r->detail));
 	fflush(stdout);
 }
 
@@ -646,9 +646,9 @@ static int print_plan(struct job_cli *c)
 		putchar('\n');
 	} else {
 		json_array_foreach(plan, i, s)
-			printf("%-10s %s%s\n", json_string_value(json_object_get(s, "stage")),
+			printf("%-10s %s%s\n", fe_q(json_string_value(json_object_get(s, "stage"))),
 			       json_is_true(json_object_get(s, "skip")) ? "skipped: " : "",
-			       json_string_value(json_object_get(s, "does")));
+			       fe_qt(json_string_value(json_object_get(s, "does"))));
 	}
 	json_decref(plan);
 	json_decref(spec);
@@ -782,11 +782,11 @@ static void print_outputs(json_t *out)
 	json_t *v;
 	json_object_foreach(out, k, v) {
 		if (json_is_string(v))
-			printf(" %s=%s", k, json_string_value(v));
+			printf(" %s=%s", fe_q(k), fe_q(json_string_value(v)));
 		else if (json_is_integer(v))
-			printf(" %s=%lld", k, (long long)json_integer_value(v));
+			printf(" %s=%lld", fe_q(k), (long long)json_integer_value(v));
 		else if (json_is_boolean(v))
-			printf(" %s=%s", k, json_is_true(v) ? "yes" : "no");
+			printf(" %s=%s", fe_q(k), json_is_true(v) ? "yes" : "no");
 	}
 }
 
@@ -797,12 +797,12 @@ static void print_job(json_t *job)
 	size_t i;
 	json_t *spec = json_object_get(job, "spec");
 	printf("job      %s\nstate    %s\ncontext  %s -> %s\nsource   %s\ntarget   %s\ncreated  %s\nupdated  %s\n",
-	       json_string_value(json_object_get(job, "id")), json_string_value(json_object_get(job, "state")),
-	       json_string_value(json_object_get(job, "context")), json_string_value(json_object_get(spec, "as")),
-	       json_string_value(json_object_get(job, "source")), json_string_value(json_object_get(job, "target")),
+	       fe_q(json_string_value(json_object_get(job, "id"))), fe_q(json_string_value(json_object_get(job, "state"))),
+	       fe_q(json_string_value(json_object_get(job, "context"))), fe_q(json_string_value(json_object_get(spec, "as"))),
+	       fe_q(json_string_value(json_object_get(job, "source"))), fe_q(json_string_value(json_object_get(job, "target"))),
 	       when(json_object_get(job, "created"), a, sizeof a), when(json_object_get(job, "updated"), b, sizeof b));
 	if (json_is_string(json_object_get(job, "error")))
-		printf("error    %s\n", json_string_value(json_object_get(job, "error")));
+		printf("error    %s\n", fe_qt(json_string_value(json_object_get(job, "error"))));
 	printf("\n%-10s %-8s %-8s %8s  %s\n", "stage", "state", "attempts", "seconds", "outputs / error");
 	json_array_foreach(json_object_get(job, "stages"), i, s) {
 		json_t *st = json_object_get(s, "started"), *fi = json_object_get(s, "finished");
@@ -810,12 +810,12 @@ static void print_job(json_t *job)
 		if (json_is_integer(st) && json_is_integer(fi))
 			snprintf(secs, sizeof secs, "%.1f",
 				 (double)(json_integer_value(fi) - json_integer_value(st)) / 1000.0);
-		printf("%-10s %-8s %-8lld %8s ", json_string_value(json_object_get(s, "name")),
-		       json_string_value(json_object_get(s, "state")),
+		printf("%-10s %-8s %-8lld %8s ", fe_q(json_string_value(json_object_get(s, "name"))),
+		       fe_q(json_string_value(json_object_get(s, "state"))),
 		       (long long)json_integer_value(json_object_get(s, "attempts")), secs);
 		print_outputs(json_object_get(s, "outputs"));
 		if (json_is_string(json_object_get(s, "error")))
-			printf(" error: %s", json_string_value(json_object_get(s, "error")));
+			printf(" error: %s", fe_qt(json_string_value(json_object_get(s, "error"))));
 		putchar('\n');
 	}
 }
@@ -858,11 +858,11 @@ static int cmd_status(int argc, char **argv)
 		size_t i;
 		char a[32];
 		json_array_foreach(doc, i, r)
-			printf("%-12s %-8s %-10s %-20s %-10s %s\n", json_string_value(json_object_get(r, "id")),
-			       json_string_value(json_object_get(r, "state")), json_string_value(json_object_get(r, "context")),
-			       json_string_value(json_object_get(r, "target")),
-			       json_is_string(json_object_get(r, "stage")) ? json_string_value(json_object_get(r, "stage")) : "-",
-			       when(json_object_get(r, "updated"), a, sizeof a));
+			printf("%-12s %-8s %-10s %-20s %-10s %s\n", fe_q(json_string_value(json_object_get(r, "id"))),
+			       fe_q(json_string_value(json_object_get(r, "state"))),
+			       fe_q(json_string_value(json_object_get(r, "context"))),
+			       fe_q(json_string_value(json_object_get(r, "target"))),
+			       fe_q(json_string_value(json_object_get(r, "stage"))), when(json_object_get(r, "updated"), a, sizeof a));
 	}
 	json_decref(doc);
 	return finish_job(j, ret, &err);

@@ -36,10 +36,12 @@ static _Noreturn void usage(int code)
 	exit(code);
 }
 
+/* Lines of the library name services, contexts and paths of the archive:
+ * escaped for the terminal as a whole (fe_say). */
 static void say_cb(void *ctx, const char *line)
 {
 	FILE *f = ctx;
-	fprintf(f, "%s%s\n", f == stderr ? "hero-restore: " : "", line);
+	fe_say(f, f == stderr ? "hero-restore: " : "", line);
 }
 
 static void progress_cb(void *ctx, uint64_t bytes)

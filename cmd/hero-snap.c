@@ -500,8 +500,7 @@ static int cmd_keygen(int argc, char **argv)
 
 static void prune_say(void *ctx, const char *line)
 {
-	FILE *f = ctx;
-	fprintf(f, "%s\n", line);
+	fe_say(ctx, "", line);
 }
 
 static int keep_count(const char *s, const char *opt)

@@ -13,6 +13,14 @@
 
 #include "internal.h"
 
+/* S quoted for a message (hero_path_quote: control bytes escaped) in BUF. */
+static const char *qs(const char *s, char *buf, size_t n)
+{
+	hero_path_quote(s, buf, n);
+	return buf;
+}
+#define QS(s, buf) qs((s), (buf), sizeof(buf))
+
 static int is_id(const char *s)
 {
 	return s && strlen(s) == 2 * HERO_ID_BYTES && strspn(s, "0123456789abcdef") == 2 * HERO_ID_BYTES;
@@ -96,7 +104,8 @@ static int link_fill(struct hero_link *l, const struct hero_header *h, const cha
 	return ret;
 }
 
-int hero_link_read(struct hero_link *l, const char *path, struct hero_error *err)
+/* Read the link PATH from FD (-1: open failed with errno ERRNUM); closes FD. */
+static int link_read_fd(struct hero_link *l, const char *path, int fd, int errnum, struct hero_error *err)
 {
 	struct hero_areader *r = NULL;
 	struct stat st;
@@ -104,11 +113,14 @@ int hero_link_read(struct hero_link *l, const char *path, struct hero_error *err
 	size_t len;
 	int ret;
 	memset(l, 0, sizeof *l);
-	if (!(l->path = strdup(path)))
+	if (!(l->path = strdup(path))) {
+		if (fd >= 0)
+			close(fd);
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
+		char q[512];
+		ret = hero_error_errno(err, HERO_EFAIL, fd < 0 ? errnum : errno, "cannot open archive '%s'", QS(path, q));
 		goto out;
 	}
 	l->bytes = (uint64_t)st.st_size;
@@ -116,7 +128,8 @@ int hero_link_read(struct hero_link *l, const char *path, struct hero_error *err
 	if ((ret = hero_areader_open(&r, fd, NULL, NULL, err)) < 0 ||
 	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0 ||
 	    (ret = link_fill(l, hero_areader_header(r), text, len, err)) < 0) {
-		hero_error_prefix(err, "'%s'", path);
+		char q[512];
+		hero_error_prefix(err, "'%s'", QS(path, q));
 		goto out;
 	}
 	ret = 0;
@@ -125,6 +138,12 @@ out:
 	if (fd >= 0)
 		close(fd);
 	return ret;
+}
+
+int hero_link_read(struct hero_link *l, const char *path, struct hero_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return link_read_fd(l, path, fd, errno, err);
 }
 
 void hero_link_release(struct hero_link *l)
@@ -169,11 +188,108 @@ void hero_chain_release(struct hero_chain *c)
 
 /* ---- directories ---- */
 
-static int hsnap_names(const char *dir, struct hero_strlist *names, struct hero_error *err)
+static void (*scan_warn)(void *ctx, const char *line);
+static void *scan_warn_ctx;
+
+void hero_set_scan_warn(void (*fn)(void *ctx, const char *line), void *ctx)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive directory '%s'", dir);
+	scan_warn = fn;
+	scan_warn_ctx = ctx;
+}
+
+static const char *kind_name(mode_t m)
+{
+	return S_ISFIFO(m) ? "fifo" : S_ISSOCK(m) ? "socket" : S_ISCHR(m) ? "character device" : S_ISBLK(m) ? "block device"
+	       : S_ISDIR(m) ? "directory" : "not a file";
+}
+
+static void skip_warn(const char *path, mode_t m)
+{
+	char q[1024], line[1200];
+	if (!scan_warn)
+		return;
+	hero_path_quote(path, q, sizeof q);
+	snprintf(line, sizeof line, "warning: skipping '%s': not a regular file (%s)", q, kind_name(m));
+	scan_warn(scan_warn_ctx, line);
+}
+
+/* What a scan found under one *.hsnap name. */
+struct found {
+	dev_t dev;
+	ino_t ino;
+	int link;   /* a symlink (to a regular file) */
+	int state;  /* FOUND_READ, FOUND_SKIP, FOUND_SAME, or FOUND_ERR with errnum */
+	int errnum;
+};
+
+enum { FOUND_READ, FOUND_SKIP, FOUND_SAME, FOUND_ERR };
+
+/* A regular file counts, and so does a symlink to one (latest.hsnap -> ...).
+ * Anything else (FIFO, socket, device, directory, or a symlink to one) is
+ * skipped with a warning and never opened: opening a FIFO would block. */
+static void classify(int dfd, const char *name, const char *path, struct found *f)
+{
+	struct stat st;
+	memset(f, 0, sizeof *f);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    ((f->link = S_ISLNK(st.st_mode)) && fstatat(dfd, name, &st, 0) < 0)) {
+		f->state = FOUND_ERR; /* a dangling symlink too: an unreadable archive */
+		f->errnum = errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		skip_warn(path, st.st_mode);
+		f->state = FOUND_SKIP;
+	} else {
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
+	}
+}
+
+/* A symlink to a file the directory holds under its own name (or that an
+ * earlier symlink already names) is that archive, not another one: left
+ * out, so a chain never holds one archive twice and prune never keeps the
+ * symlink while removing the file it points to. */
+static void drop_aliases(struct found *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!f[i].link || f[i].state != FOUND_READ)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			if (j != i && f[j].state == FOUND_READ && f[j].dev == f[i].dev && f[j].ino == f[i].ino &&
+			    (!f[j].link || j < i)) {
+				f[i].state = FOUND_SAME;
+				break;
+			}
+	}
+}
+
+/* Open NAME (classified as a regular file) without blocking, so that a FIFO
+ * swapped in since cannot hang the scan either, and check again that it is
+ * a regular file. Returns the descriptor (blocking again), -1 with errno set
+ * when NAME cannot be opened (an unreadable archive), or -2 when skipped. */
+static int open_regular(int dfd, const char *name, const char *path)
+{
+	struct stat st;
+	int fd = openat(dfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), fl, ret;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || (fl = fcntl(fd, F_GETFL)) < 0)
+		ret = -1;
+	else if (!S_ISREG(st.st_mode))
+		ret = -2;
+	else if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		ret = -1;
+	else
+		return fd;
+	int e = errno;
+	if (ret == -2)
+		skip_warn(path, st.st_mode);
+	close(fd);
+	errno = e;
+	return ret;
+}
+
+static int hsnap_names(DIR *d, struct hero_strlist *names, struct hero_error *err)
+{
 	struct dirent *de;
 	int ret = 0;
 	while (ret == 0 && (de = readdir(d))) {
@@ -183,7 +299,6 @@ static int hsnap_names(const char *dir, struct hero_strlist *names, struct hero_
 		if (hero_strlist_push(names, de->d_name) < 0)
 			ret = hero_error(err, HERO_EFAIL, "out of memory");
 	}
-	closedir(d);
 	if (names->n)
 		qsort(names->v, names->n, sizeof *names->v, cmp_str);
 	return ret;
@@ -192,8 +307,28 @@ static int hsnap_names(const char *dir, struct hero_strlist *names, struct hero_
 int hero_dir_scan(const char *dir, struct hero_chain *all, struct hero_strlist *bad, struct hero_error *err)
 {
 	struct hero_strlist names = { 0 };
-	int ret = hsnap_names(dir, &names, err);
+	struct found *f = NULL;
+	DIR *d = opendir(dir);
+	char q[512];
+	if (!d)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive directory '%s'", QS(dir, q));
+	int ret = hsnap_names(d, &names, err);
+	if (ret == 0 && names.n && !(f = calloc(names.n, sizeof *f)))
+		ret = hero_error(err, HERO_EFAIL, "out of memory");
 	for (size_t i = 0; ret == 0 && i < names.n; i++) {
+		char *path = hero_join(dir, names.v[i]);
+		if (!path) {
+			ret = hero_error(err, HERO_EFAIL, "out of memory");
+			break;
+		}
+		classify(dirfd(d), names.v[i], path, &f[i]);
+		free(path);
+	}
+	if (ret == 0)
+		drop_aliases(f, names.n);
+	for (size_t i = 0; ret == 0 && i < names.n; i++) {
+		if (f[i].state == FOUND_SKIP || f[i].state == FOUND_SAME)
+			continue;
 		char *path = hero_join(dir, names.v[i]);
 		struct hero_link l;
 		struct hero_error e = HERO_ERROR_INIT;
@@ -201,17 +336,25 @@ int hero_dir_scan(const char *dir, struct hero_chain *all, struct hero_strlist *
 			ret = hero_error(err, HERO_EFAIL, "out of memory");
 			break;
 		}
-		if (hero_link_read(&l, path, &e) == 0) {
+		int fd = f[i].state == FOUND_ERR ? -1 : open_regular(dirfd(d), names.v[i], path);
+		int errnum = f[i].state == FOUND_ERR ? f[i].errnum : errno;
+		if (fd == -2) {
+			free(path);
+			continue;
+		}
+		if (link_read_fd(&l, path, fd, errnum, &e) == 0) {
 			ret = hero_chain_push(all, &l, err);
 		} else if (bad) {
 			char line[1400];
-			snprintf(line, sizeof line, "%s: %s", names.v[i], e.msg);
+			snprintf(line, sizeof line, "%s: %s", QS(names.v[i], q), e.msg);
 			if (hero_strlist_push(bad, line) < 0)
 				ret = hero_error(err, HERO_EFAIL, "out of memory");
 		}
 		hero_link_release(&l);
 		free(path);
 	}
+	free(f);
+	closedir(d);
 	hero_strlist_release(&names);
 	return ret;
 }
@@ -258,10 +401,11 @@ int hero_chain_resolve(const struct hero_chain *all, struct hero_chain *out, str
 	if (!path)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	int ret = 0;
+	char q[512];
 	for (;;) {
 		if (n == all->n) {
 			ret = hero_error(err, HERO_EINTEGRITY, "archive chain refused: the parents of '%s' form a loop",
-					 all->v[tip].path);
+					 QS(all->v[tip].path, q));
 			break;
 		}
 		path[n++] = i;
@@ -271,7 +415,7 @@ int hero_chain_resolve(const struct hero_chain *all, struct hero_chain *out, str
 		if (p == (size_t)-1) {
 			ret = hero_error(err, HERO_EINTEGRITY,
 					 "archive chain refused: parent %s of '%s' is missing (a link of the chain is gone)",
-					 all->v[i].parent, all->v[i].path);
+					 all->v[i].parent, QS(all->v[i].path, q));
 			break;
 		}
 		i = p;
@@ -287,27 +431,28 @@ int hero_chain_check(const struct hero_chain *c, size_t *bad, struct hero_error 
 	for (size_t i = 0; i < c->n; i++) {
 		const struct hero_link *l = &c->v[i], *prev = i ? &c->v[i - 1] : NULL;
 		int ret = 0;
+		char a[256], b[256], sa[256], sb[256];
 		if (bad)
 			*bad = i;
 		if (!prev && l->parent[0])
 			ret = hero_error(err, HERO_EINTEGRITY,
 					 "archive chain refused: '%s' is incremental (parent %s): a chain starts with a full archive",
-					 l->path, l->parent);
+					 QS(l->path, a), l->parent);
 		else if (prev && !l->parent[0])
 			ret = hero_error(err, HERO_EINTEGRITY,
-					 "archive chain refused: '%s' is a full archive, not an increment of '%s'", l->path,
-					 prev->path);
+					 "archive chain refused: '%s' is a full archive, not an increment of '%s'",
+					 QS(l->path, a), QS(prev->path, b));
 		else if (prev && strcmp(l->parent, prev->id) != 0)
 			ret = hero_error(err, HERO_EINTEGRITY,
 					 "archive chain refused: '%s' is an increment of %s, not of '%s' (%s): a link is missing or out of order",
-					 l->path, l->parent, prev->path, prev->id);
+					 QS(l->path, a), l->parent, QS(prev->path, b), prev->id);
 		else if (prev && strcmp(l->instance_id, prev->instance_id) != 0)
 			ret = hero_error(err, HERO_EINTEGRITY,
-					 "archive chain refused: '%s' is of instance %s, '%s' of instance %s", l->path,
-					 l->instance_id, prev->path, prev->instance_id);
+					 "archive chain refused: '%s' is of instance %s, '%s' of instance %s",
+					 QS(l->path, a), l->instance_id, QS(prev->path, b), prev->instance_id);
 		else if (prev && strcmp(l->scope, prev->scope) != 0)
 			ret = hero_error(err, HERO_EINTEGRITY, "archive chain refused: '%s' has scope '%s', '%s' scope '%s'",
-					 l->path, l->scope, prev->path, prev->scope);
+					 QS(l->path, a), QS(l->scope, sa), QS(prev->path, b), QS(prev->scope, sb));
 		if (ret < 0)
 			return ret;
 	}
@@ -320,11 +465,12 @@ int hero_chain_check(const struct hero_chain *c, size_t *bad, struct hero_error 
 static int dir_scan_strict(const char *dir, struct hero_chain *all, struct hero_error *err)
 {
 	struct hero_strlist bad = { 0 };
+	char q[512];
 	int ret = hero_dir_scan(dir, all, &bad, err);
 	if (ret == 0 && bad.n)
 		ret = hero_error(err, HERO_EINTEGRITY,
 				 "archive directory '%s' holds an unreadable archive (%s%s): move it aside, or name the archives",
-				 dir, bad.v[0], bad.n > 1 ? ", and more" : "");
+				 QS(dir, q), bad.v[0], bad.n > 1 ? ", and more" : "");
 	hero_strlist_release(&bad);
 	return ret;
 }
@@ -332,12 +478,13 @@ static int dir_scan_strict(const char *dir, struct hero_chain *all, struct hero_
 int hero_chain_from_args(const struct hero_strlist *args, struct hero_chain *out, struct hero_error *err)
 {
 	struct stat st;
+	char q[512];
 	int ret = 0;
 	if (args->n == 1 && stat(args->v[0], &st) == 0 && S_ISDIR(st.st_mode)) {
 		struct hero_chain all = HERO_CHAIN_INIT;
 		ret = dir_scan_strict(args->v[0], &all, err);
 		if (ret == 0 && !all.n)
-			ret = hero_error(err, HERO_EUSAGE, "no readable archive (*.hsnap) in '%s'", args->v[0]);
+			ret = hero_error(err, HERO_EUSAGE, "no readable archive (*.hsnap) in '%s'", QS(args->v[0], q));
 		if (ret == 0)
 			ret = hero_chain_resolve(&all, out, err);
 		hero_chain_release(&all);
@@ -363,9 +510,10 @@ int hero_archive_verify_file(const char *path, const struct hero_trust *trust, c
 	const char *text;
 	size_t len;
 	json_error_t je;
+	char q[512];
 	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", QS(path, q));
 	if ((ret = hero_areader_open(&r, fd, trust, lim, err)) < 0 || (listing && (ret = hero_areader_listing(r, err)) < 0) ||
 	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0)
 		goto out;
@@ -386,7 +534,7 @@ int hero_archive_verify_file(const char *path, const struct hero_trust *trust, c
 	ret = 0;
 out:
 	if (ret < 0) {
-		hero_error_prefix(err, "'%s'", path);
+		hero_error_prefix(err, "'%s'", QS(path, q));
 		if (manifest) {
 			json_decref(*manifest);
 			*manifest = NULL;

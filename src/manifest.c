@@ -122,6 +122,11 @@ int hero_context_valid(const char *name)
 	return n >= 1 && n <= 64;
 }
 
+int hero_service_valid(const char *name)
+{
+	return hero_context_valid(name); /* formats/manifest-v1.md section 3: the same rule */
+}
+
 /* Why version string S is unacceptable, or NULL. */
 const char *hero_version_problem(const char *s)
 {
@@ -646,7 +651,7 @@ static int parse_head(const struct parse *p, yaml_node_t **v, struct hero_servic
 		return rc;
 	svc->line = (int)v[K_SERVICE]->start_mark.line + 1;
 	svc->column = (int)v[K_SERVICE]->start_mark.column + 1;
-	if (!hero_context_valid(svc->name))
+	if (!hero_service_valid(svc->name))
 		return perr(p, v[K_SERVICE], "invalid service name '%s' (want 1-64 bytes of "
 			    "[A-Za-z0-9_.-], not starting with '.' or '-')", svc->name);
 	if (v[K_VERSION]) {

@@ -46,9 +46,9 @@ static int is_control(uint32_t cp)
 	       (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x206F) || cp == 0xFEFF;
 }
 
-void hero_path_quote(const char *path, char *out, size_t n)
+void hero_quote_text(const char *text, int marks, char *out, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)path;
+	const unsigned char *s = (const unsigned char *)text;
 	size_t o = 0, i = 0;
 	if (n < 8) {
 		if (n)
@@ -59,7 +59,7 @@ void hero_path_quote(const char *path, char *out, size_t n)
 	while (s[i]) {
 		uint32_t cp = 0;
 		size_t len = utf8_len(s + i, &cp);
-		int esc = len == 0 || is_control(cp) || cp == '\\' || cp == '\'';
+		int esc = len == 0 || is_control(cp) || (marks && (cp == '\\' || cp == '\''));
 		size_t k = len ? len : 1, need = esc ? 4 * k : k;
 		if (o + need > room)
 			break;
@@ -74,6 +74,11 @@ void hero_path_quote(const char *path, char *out, size_t n)
 	out[o] = '\0';
 	if (s[i])
 		memcpy(out + o, "...", 4);
+}
+
+void hero_path_quote(const char *path, char *out, size_t n)
+{
+	hero_quote_text(path, 1, out, n);
 }
 
 static int bad(struct hero_error *err, const char *path, const char *why)

@@ -213,24 +213,34 @@ static int decide(const struct hero_prune_opts *o, const struct hero_chain *all,
 	}
 	sort_newest(&(struct order){ it, eff }, idx, n);
 	int ret = 0;
+	char dir[512];
+	hero_path_quote(o->dir, dir, sizeof dir);
 	for (size_t k = 0; k < n; k++) {
 		const struct hero_link *l = &all->v[idx[k]];
 		const struct hero_prune_item *x = &it[idx[k]];
 		const char *kind = l->parent[0] ? "incremental" : "full";
+		char name[512], created[128];
+		/* names from the directory, the creation time from an unverified manifest */
+		hero_path_quote(base_name(l->path), name, sizeof name);
+		hero_path_quote(l->created_text, created, sizeof created);
 		if (x->keep) {
-			say(o, "keep   %s  %s  %s %-11s (%s)", base_name(l->path), l->created_text, l->id, kind, x->why);
+			say(o, "keep   %s  %s  %s %-11s (%s)", name, created, l->id, kind, x->why);
 			res->kept++;
 			res->bytes_kept += l->bytes;
 			if (l->parent[0] && find(it, n, x->group, l->parent) == (size_t)-1)
-				say(o, "warning: '%s' needs parent %s, which is not in '%s': its chain is broken",
-				    base_name(l->path), l->parent, o->dir);
+				say(o, "warning: '%s' needs parent %s, which is not in '%s': its chain is broken", name,
+				    l->parent, dir);
 			continue;
 		}
-		say(o, "remove %s  %s  %s %s", base_name(l->path), l->created_text, l->id, kind);
+		say(o, "remove %s  %s  %s %s", name, created, l->id, kind);
 		res->removed++;
 		res->bytes_removed += l->bytes;
-		if (!o->dry_run && unlink(l->path) < 0 && errno != ENOENT && ret == 0)
-			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", l->path);
+		if (!o->dry_run && unlink(l->path) < 0 && errno != ENOENT && ret == 0) {
+			int e = errno;
+			char q[512];
+			hero_path_quote(l->path, q, sizeof q);
+			ret = hero_error_errno(err, HERO_EFAIL, e, "cannot remove '%s'", q);
+		}
 	}
 	free(idx);
 	free(eff);

@@ -49,8 +49,20 @@ void hero_link_release(struct hero_link *l);
 
 /* Every *.hsnap file of DIR, sorted by name, appended to ALL. Files that
  * cannot be read as archives are left out and described, one line each
- * ("NAME: message"), in BAD (may be NULL). */
+ * ("NAME: message", NAME escaped as hero_path_quote does), in BAD (may be
+ * NULL). Only regular files, and symlinks to regular files, are read: a
+ * FIFO, socket, device or directory named *.hsnap (or a symlink to one) is
+ * never read from (a FIFO would block the scan), and is reported to the
+ * scan warning function, if set. A symlink to a file DIR holds under another
+ * name (latest.hsnap -> 0042.hsnap) is that archive: left out, silently. */
 int hero_dir_scan(const char *dir, struct hero_chain *all, struct hero_strlist *bad, struct hero_error *err);
+
+/* Where directory scans (hero_dir_scan, and everything that scans: chains
+ * from a directory, prune) report each *.hsnap they skip, one line
+ * ("warning: skipping 'DIR/NAME': not a regular file (fifo)", the path
+ * escaped). Process-wide; NULL (the default) reports nothing. The library
+ * never prints: the tools set this to print on stderr. */
+void hero_set_scan_warn(void (*fn)(void *ctx, const char *line), void *ctx);
 
 /* The chain in ALL that ends at its newest archive (latest header time; in
  * one second, a descendant before its ancestors, then the latest file

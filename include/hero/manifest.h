@@ -102,6 +102,12 @@ int hero_state_match(const struct hero_state *st, const char *name, int is_dir);
  * starting with '.' or '-'. */
 int hero_context_valid(const char *name);
 
+/* Whether NAME is a valid service name (formats/manifest-v1.md section 3):
+ * 1-64 bytes of [A-Za-z0-9_.-], not starting with '.' or '-'. Manifests are
+ * checked with it as they load; a reader checks the names an archive's
+ * manifest carries with it before using or printing them. */
+int hero_service_valid(const char *name);
+
 /* The path of ST for context CONTEXT: `{context}` replaced by CONTEXT, which
  * must be valid (hero_context_valid). CONTEXT is ignored (may be NULL) when
  * the path has no `{context}`. *OUT is malloc'd; the caller frees it. */
