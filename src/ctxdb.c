@@ -469,12 +469,14 @@ int hero_ctxdb_merge(const char *path, const char *incoming, const char *col, co
 		ret = hero_error(err, HERO_EFAIL, "cannot attach '%s': %s", incoming, sqlite3_errmsg(db));
 		goto out;
 	}
-	if ((ret = list_tables(db, "main", col, &t, &n, err)) < 0 || (ret = extra_tables(db, err)) < 0 ||
+	if ((ret = list_tables(db, "main", col, &t, &n, err)) < 0 ||
 	    (ret = exec(db, "BEGIN IMMEDIATE", "cannot start the restore transaction", err)) < 0)
 		goto out;
 	for (size_t i = 0; i < n && ret == 0; i++)
 		if (t[i].has_col)
 			ret = merge_table(db, t[i].name, col, to, rows, err);
+	if (ret == 0)
+		ret = extra_tables(db, err);
 	if (ret == 0)
 		ret = exec(db, "COMMIT", "cannot commit the restore transaction", err);
 	else

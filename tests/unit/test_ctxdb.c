@@ -1,6 +1,8 @@
 /* test_ctxdb.c - rows of a context in shared databases: list, filter (no byte of
  * another context left), merge in one transaction, conflicts named and rolled
- * back, forward migrations. */
+ * back, contexts told apart byte for byte in the archive whatever its
+ * collation, the target's tables and columns deciding a merge, forward
+ * migrations. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +204,128 @@ static void test_migrations(void **state)
 	hero_strlist_release(&files);
 }
 
+/* A target table and an archive's table of the same name, with their rows. */
+static void pair(struct fix *f, const char *target, const char *incoming)
+{
+	unlink(f->db);
+	unlink(f->in);
+	sql(f->db, target);
+	sql(f->in, incoming);
+}
+
+static void test_incoming_collation_is_ignored(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	uint64_t rows = 0;
+	/* the archive declares its context column NOCASE: 'ROOT' and 'Root' are other contexts all the same */
+	pair(f,
+	     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT NOT NULL, v TEXT);"
+	     "INSERT INTO t VALUES (1, 'root', 'old'), (2, 'ROOT', 'target-ROOT'), (3, 'Root', 'target-Root');",
+	     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE NOT NULL, v TEXT);"
+	     "INSERT INTO t VALUES (11, 'root', 'new'), (12, 'ROOT', 'archive-ROOT'), (13, 'Root', 'archive-Root');");
+	assert_int_equal(hero_ctxdb_merge(f->db, f->in, "context", "root", "root", &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE context = 'root'"), 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE context = 'root' AND v = 'new'"), 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE v LIKE 'archive-%'"), 0);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE v LIKE 'target-%'"), 2); /* the target's stay */
+
+	/* restored under another name (--as): the same, in the rename */
+	unlink(f->in);
+	sql(f->in, "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE NOT NULL, v TEXT);"
+		   "INSERT INTO t VALUES (111, 'root', 'new'), (112, 'ROOT', 'archive-ROOT'), (113, 'Root', 'archive-Root');");
+	assert_int_equal(hero_ctxdb_merge(f->db, f->in, "context", "root", "copy", &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE context = 'copy'"), 1);
+	assert_int_equal(count(f->in, "SELECT count(*) FROM t WHERE context = 'ROOT' COLLATE BINARY"), 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE v LIKE 'target-%'"), 2);
+}
+
+static void test_target_collation_decides_what_goes(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	uint64_t rows = 0;
+	/* the target's own table compares contexts without case: its rows of 'ROOT' are 'root' to it */
+	pair(f,
+	     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE NOT NULL, v TEXT);"
+	     "INSERT INTO t VALUES (1, 'root', 'old'), (2, 'ROOT', 'target-ROOT'), (3, 'other', 'kept');",
+	     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT NOT NULL, v TEXT);"
+	     "INSERT INTO t VALUES (11, 'root', 'new'), (12, 'ROOT', 'archive-ROOT');");
+	assert_int_equal(hero_ctxdb_count(f->db, "context", "root", &rows, &err), 0);
+	assert_int_equal(rows, 2);
+	assert_int_equal(hero_ctxdb_merge(f->db, f->in, "context", "root", "root", &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t"), 2);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE v = 'new'"), 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE v = 'kept'"), 1);
+}
+
+static void test_contexts_and_filter_compare_bytes(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	pair(f,
+	     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT COLLATE NOCASE NOT NULL, v TEXT);"
+	     "INSERT INTO t VALUES (1, 'root', 'a'), (2, 'ROOT', 'SECRET-OF-ROOT-UPPER'), (3, 'Root', 'c');",
+	     "CREATE TABLE unused(x);");
+	struct hero_strlist l = { 0 };
+	assert_int_equal(hero_ctxdb_contexts(f->db, "context", &l, &err), 0);
+	assert_int_equal(l.n, 3);
+	hero_strlist_release(&l);
+	struct hero_strlist keep = { 0 };
+	hero_strlist_push(&keep, "root");
+	assert_int_equal(hero_ctxdb_filter(f->db, "context", &keep, &err), 0);
+	hero_strlist_release(&keep);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t"), 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE context = 'root' COLLATE BINARY"), 1);
+}
+
+static void test_target_columns_decide(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	uint64_t rows = 0;
+	/* columns by name, in another order; the archive's extra column is left
+	 * behind, the target's generated column computed by the target */
+	pair(f,
+	     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT NOT NULL, v TEXT,"
+	     " up TEXT GENERATED ALWAYS AS (upper(v)) VIRTUAL);",
+	     "CREATE TABLE t(v TEXT, extra TEXT, context TEXT, id INTEGER PRIMARY KEY);"
+	     "INSERT INTO t VALUES ('new', 'archive-only', 'root', 5);");
+	assert_int_equal(hero_ctxdb_merge(f->db, f->in, "context", "root", "root", &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE id = 5 AND v = 'new' AND up = 'NEW'"), 1);
+
+	struct {
+		const char *incoming, *msg;
+	} bad[] = {
+		{ "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT);",
+		  "table 't': column 'v' is missing from the archive's database" },
+		{ "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT, w TEXT, v TEXT GENERATED ALWAYS AS (w) VIRTUAL);",
+		  "table 't': column 'v' of the archive's database is generated or hidden" },
+		{ "CREATE VIEW t AS SELECT 1 AS id, 'root' AS context, 'x' AS v;",
+		  "table 't' of the archive's database is not a plain table (a view)" },
+		{ "CREATE VIRTUAL TABLE t USING fts5(id, context, v);",
+		  "table 't' of the archive's database is not a plain table (a virtual table)" },
+		{ "CREATE TABLE u(id INTEGER PRIMARY KEY, context TEXT, v TEXT);",
+		  "table 't' of the target is missing from the archive's database" },
+		{ "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT, v TEXT); CREATE TABLE evil(x);",
+		  "table 'evil' of the archive's database is not in the target's" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		pair(f,
+		     "CREATE TABLE t(id INTEGER PRIMARY KEY, context TEXT NOT NULL, v TEXT);"
+		     "INSERT INTO t VALUES (1, 'root', 'old');",
+		     bad[i].incoming);
+		assert_int_equal(hero_ctxdb_merge(f->db, f->in, "context", "root", "root", &rows, &err), -HERO_EINTEGRITY);
+		if (strcmp(err.msg, bad[i].msg) != 0)
+			fail_msg("case %zu: %s", i, err.msg);
+		assert_int_equal(count(f->db, "SELECT count(*) FROM t WHERE v = 'old'"), 1); /* nothing changed */
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +336,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conflict_is_named_and_rolled_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_as_takes_only_the_renamed_context, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incoming_collation_is_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_collation_decides_what_goes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_contexts_and_filter_compare_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_columns_decide, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
