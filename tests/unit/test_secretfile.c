@@ -142,6 +142,10 @@ static void test_shell_code_refused(void **state)
 	refused("A+=x\n", "line 1: not an assignment", NULL);
 	refused("s3cr3t-pasted-alone\n", "line 1: not an assignment", "s3cr3t");
 	refused("1A=x\n", "not an assignment", NULL);
+	char longname[400];
+	memset(longname, 'N', 300);
+	strcpy(longname + 300, "=x\n");
+	refused(longname, "a name longer than 255 bytes", NULL);
 }
 
 static void test_control_bytes_refused(void **state)
@@ -182,6 +186,8 @@ static void test_target_keeps_its_value(void **state)
 		"  export   TOKEN='mine'\n",
 		"TOKEN=old\nexport TOKEN=mine\n",
 		"set -a; TOKEN=mine\n",
+		"x=1;TOKEN=mine\n",
+		"[ -n \"$X\" ]&&TOKEN=mine\n",
 		"readonly TOKEN=mine",
 		"TOKEN+=mine\n",
 	};
