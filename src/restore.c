@@ -8,6 +8,7 @@
  */
 #include "hero/restore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -87,7 +88,7 @@ static int service_has_context(json_t *svc, const char *ctx)
 	return 0;
 }
 
-int rs_select_services(struct restore *x)
+static int select_services(struct restore *x)
 {
 	const struct hero_strlist *want = x->o->services;
 	x->selected = json_array();
@@ -109,7 +110,7 @@ int rs_select_services(struct restore *x)
 	return 0;
 }
 
-int rs_select_contexts(struct restore *x)
+static int select_contexts(struct restore *x)
 {
 	const struct hero_restore_opts *o = x->o;
 	json_t *scope = json_object_get(x->manifest, "scope");
@@ -142,7 +143,7 @@ int rs_select_contexts(struct restore *x)
 	return 0;
 }
 
-int rs_check_contexts_present(struct restore *x)
+static int check_contexts_present(struct restore *x)
 {
 	for (size_t k = 0; k < x->from.n; k++) {
 		int found = 0;
@@ -158,7 +159,7 @@ int rs_check_contexts_present(struct restore *x)
 
 /* ---- compatibility and secrets: checked before any byte is written ---- */
 
-int rs_check_compat(struct restore *x)
+static int check_compat(struct restore *x)
 {
 	json_t *s;
 	size_t i;
@@ -179,7 +180,7 @@ int rs_check_compat(struct restore *x)
 	return 0;
 }
 
-int rs_check_secrets(struct restore *x)
+static int check_secrets(struct restore *x)
 {
 	struct hero_strlist have = { 0 }, missing = { 0 };
 	int ret = hero_secret_names(x->o->inv, x->o->root, x->o->secrets_command, &have, x->err);
@@ -214,9 +215,219 @@ int rs_check_secrets(struct restore *x)
 	return ret;
 }
 
+/* ---- the target governs: the archive's manifest is a claim, checked ---- */
+
+/* The archive's manifest names services, contexts and schemas that are printed,
+ * looked up and compared: each must be well formed before anything uses it. */
+static int check_manifest(struct restore *x)
+{
+	json_t *s, *c;
+	size_t i, j;
+	char q[160];
+	json_t *services = json_object_get(x->manifest, "services");
+	if (!json_is_array(services))
+		return hero_error(x->err, HERO_EINTEGRITY, "archive refused: its manifest lists no services");
+	json_array_foreach(services, i, s)
+	{
+		json_t *name = json_object_get(s, "name"), *schema = json_object_get(s, "schema");
+		if (!json_is_string(name) || !hero_context_valid(json_string_value(name))) {
+			hero_path_quote(json_is_string(name) ? json_string_value(name) : "", q, sizeof q);
+			return hero_error(x->err, HERO_EINTEGRITY, "archive refused: invalid service name '%s' in its manifest", q);
+		}
+		const char *n = json_string_value(name);
+		if (!json_is_integer(schema) || json_integer_value(schema) < 0 || json_integer_value(schema) > 999999999)
+			return hero_error(x->err, HERO_EINTEGRITY,
+					  "archive refused: service '%s' declares no valid schema (a non-negative integer)", n);
+		if (!json_is_boolean(json_object_get(s, "per_context")) || !json_is_array(json_object_get(s, "state")))
+			return hero_error(x->err, HERO_EINTEGRITY, "archive refused: service '%s' is malformed in its manifest", n);
+		json_array_foreach(json_object_get(s, "contexts"), j, c)
+			if (!json_is_string(c) || !hero_context_valid(json_string_value(c))) {
+				hero_path_quote(json_is_string(c) ? json_string_value(c) : "", q, sizeof q);
+				return hero_error(x->err, HERO_EINTEGRITY,
+						  "archive refused: service '%s' lists an invalid context name '%s'", n, q);
+			}
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(rs_jstr(json_array_get(services, k), "name"), n))
+				return hero_error(x->err, HERO_EINTEGRITY, "archive refused: service '%s' is listed twice", n);
+	}
+	return 0;
+}
+
+static const struct hero_state *target_decl(const struct hero_service *t, const char *path)
+{
+	for (size_t j = 0; j < t->n_state; j++)
+		if (!strcmp(t->state[j].path, path))
+			return &t->state[j];
+	return NULL;
+}
+
+/* Every state declaration of every selected service must be one the target's
+ * manifest has, alike in path, type, class and context column, and one the
+ * target archives: a declaration the target does not have, or has otherwise,
+ * is refused, never followed. From here on the restore uses the target's. */
+static int govern(struct restore *x)
+{
+	json_t *s, *d;
+	size_t i, j, n = 0;
+	json_array_foreach(x->selected, i, s)
+		n += json_array_size(json_object_get(s, "state"));
+	if (!(x->decls = calloc(n ? n : 1, sizeof *x->decls)))
+		return hero_error(x->err, HERO_EFAIL, "out of memory");
+	json_array_foreach(x->selected, i, s)
+	{
+		const char *name = rs_jstr(s, "name");
+		const struct hero_service *t = target_service(x, name);
+		if (!t)
+			return hero_error(x->err, HERO_ECOMPAT, "target does not know service '%s' (no manifest for it)", name);
+		if (json_is_true(json_object_get(s, "per_context")) != !!t->per_context)
+			return hero_error(x->err, HERO_EINTEGRITY,
+					  "archive refused: service '%s' is %s in the archive but %s on the target", name,
+					  t->per_context ? "not per-context" : "per-context",
+					  t->per_context ? "per-context" : "not per-context");
+		json_array_foreach(json_object_get(s, "state"), j, d)
+		{
+			char q[160];
+			json_t *col = json_object_get(d, "context_column");
+			const char *path = rs_jstr(d, "path");
+			const struct hero_state *st = target_decl(t, path);
+			hero_path_quote(path, q, sizeof q);
+			if (!st)
+				return hero_error(x->err, HERO_EINTEGRITY,
+						  "archive refused: service '%s' declares state '%s' that the target's manifest does not have",
+						  name, q);
+			if (strcmp(rs_jstr(d, "type"), hero_state_type_name(st->type)) ||
+			    strcmp(rs_jstr(d, "class"), hero_class_name(st->class)) ||
+			    (col && !json_is_null(col) && !json_is_string(col)) ||
+			    strcmp(json_is_string(col) ? json_string_value(col) : "",
+				   st->context_column ? st->context_column : ""))
+				return hero_error(x->err, HERO_EINTEGRITY,
+						  "archive refused: service '%s' declares state '%s' with another type, class or "
+						  "context column than the target's manifest (%s, %s%s%s)",
+						  name, q, hero_state_type_name(st->type), hero_class_name(st->class),
+						  st->context_column ? ", context column " : "",
+						  st->context_column ? st->context_column : "");
+			if (!hero_state_archived(st))
+				return hero_error(x->err, HERO_EINTEGRITY,
+						  "archive refused: service '%s' carries state '%s' that the target never restores (%s)",
+						  name, q, st->type == HERO_STATE_SECRETS ? "secrets" : hero_class_name(st->class));
+			for (size_t k = 0; k < x->n_decls; k++)
+				if (x->decls[k].st == st)
+					return hero_error(x->err, HERO_EINTEGRITY,
+							  "archive refused: service '%s' declares state '%s' twice", name, q);
+			x->decls[x->n_decls++] = (struct decl){ s, t, st, (int)json_integer_value(json_object_get(s, "schema")) };
+		}
+	}
+	return 0;
+}
+
+int rs_decide(struct restore *x)
+{
+	int ret;
+	if ((ret = check_manifest(x)) < 0 || (ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
+	    (ret = check_contexts_present(x)) < 0 || (ret = check_compat(x)) < 0 || (ret = govern(x)) < 0)
+		return ret;
+	return check_secrets(x);
+}
+
+/* Whether PATH (a directory when IS_DIR) is an entry of declaration ST: its
+ * file, its directory, or something beneath its directory that its include
+ * and exclude globs take. {context} matches one whole component that is a
+ * valid context name, copied into CTX (N bytes; "" without {context}). */
+static int decl_match(const struct hero_state *st, const char *path, int is_dir, char *ctx, size_t n)
+{
+	const char *a = st->path, *b = path;
+	ctx[0] = '\0';
+	for (;;) {
+		size_t pl = strcspn(a, "/"), bl = strcspn(b, "/");
+		if (bl == 0)
+			return 0;
+		if (pl == 9 && !strncmp(a, "{context}", 9)) {
+			if (bl >= n)
+				return 0;
+			memcpy(ctx, b, bl);
+			ctx[bl] = '\0';
+			if (!hero_context_valid(ctx))
+				return 0;
+		} else if (pl != bl || strncmp(a, b, pl) != 0) {
+			return 0;
+		}
+		a += pl;
+		b += bl;
+		if (a[0] == '\0' || (a[0] == '/' && a[1] == '\0'))
+			break;
+		if (*b != '/')
+			return 0;
+		a++;
+		b++;
+	}
+	int dir_decl = *a == '/';
+	if (*b == '\0')
+		return dir_decl ? is_dir : !is_dir; /* the declared file or directory itself */
+	if (!dir_decl || *b != '/')
+		return 0;
+	/* beneath a declared directory: every directory on the way, then the entry */
+	for (b++;;) {
+		size_t l = strcspn(b, "/");
+		char comp[256];
+		if (l == 0 || l >= sizeof comp)
+			return 0;
+		memcpy(comp, b, l);
+		comp[l] = '\0';
+		if (b[l] == '\0')
+			return hero_state_match(st, comp, is_dir);
+		if (!hero_state_match(st, comp, 1))
+			return 0;
+		b += l + 1;
+	}
+}
+
+/* The selected declaration PATH lies in, or NULL. */
+static const struct decl *find_decl(const struct restore *x, const char *path, int is_dir, char *ctx, size_t n)
+{
+	for (size_t i = 0; i < x->n_decls; i++)
+		if (decl_match(x->decls[i].st, path, is_dir, ctx, n))
+			return &x->decls[i];
+	return NULL;
+}
+
+/* ---- a dry run's private scratch directory ---- */
+
+/* A dry run writes nothing beside or inside the target: the databases it
+ * checks go to a private directory (mode 0700) under $TMPDIR, removed at the end. */
+static int dry_begin(struct restore *x)
+{
+	const char *tmp = getenv("TMPDIR");
+	char tmpl[4096];
+	snprintf(tmpl, sizeof tmpl, "%s/hero-restore-dry.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(tmpl))
+		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot create a scratch directory in '%s'",
+					tmp && *tmp ? tmp : "/tmp");
+	if (!(x->dry_dir = strdup(tmpl))) {
+		rmdir(tmpl);
+		return hero_error(x->err, HERO_EFAIL, "out of memory");
+	}
+	x->swap.stagingfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x->swap.stagingfd < 0)
+		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot open '%s'", tmpl);
+	return 0;
+}
+
+static void dry_end(struct restore *x)
+{
+	if (!x->dry_dir)
+		return;
+	struct hero_error ignored = HERO_ERROR_INIT;
+	if (x->swap.stagingfd >= 0)
+		close(x->swap.stagingfd);
+	x->swap.stagingfd = -1;
+	hero_rmtree_at(AT_FDCWD, x->dry_dir, &ignored);
+	free(x->dry_dir);
+	x->dry_dir = NULL;
+}
+
 /* ---- where each entry goes ---- */
 
-int rs_classify(struct restore *x, const char *path, struct where *w)
+int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w)
 {
 	memset(w, 0, sizeof *w);
 	if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
@@ -224,32 +435,23 @@ int rs_classify(struct restore *x, const char *path, struct where *w)
 		w->path = strdup(path + strlen(HERO_SECRETS_PREFIX));
 		return w->path ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
 	}
-	json_t *s, *d;
-	size_t i, j;
-	json_array_foreach(x->selected, i, s)
-		json_array_foreach(json_object_get(s, "state"), j, d)
-	{
-		const char *pat = rs_jstr(d, "path");
-		if (!hero_pattern_match(pat, path, w->ctx, sizeof w->ctx))
-			continue;
-		w->svc = s;
-		w->decl = d;
-		const char *col = json_string_value(json_object_get(d, "context_column"));
-		if (!x->context_mode) {
-			w->dest = D_STAGE;
-			w->path = strdup(path);
-		} else if (col) {
-			w->dest = D_INCOMING;
-			w->path = strdup(path);
-		} else if (w->ctx[0] && in_list(&x->from, w->ctx)) {
-			w->dest = D_STAGE;
-			w->path = hero_pattern_rename(pat, path, x->to.v[in_list(&x->from, w->ctx) - 1]);
-		} else {
-			return 0; /* another context, or state not partitioned by context */
-		}
-		return w->path ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
+	const struct decl *d = find_decl(x, path, is_dir, w->ctx, sizeof w->ctx);
+	if (!d)
+		return 0;
+	w->d = d;
+	if (!x->context_mode) {
+		w->dest = D_STAGE;
+		w->path = strdup(path);
+	} else if (d->st->context_column) {
+		w->dest = D_INCOMING;
+		w->path = strdup(path);
+	} else if (w->ctx[0] && in_list(&x->from, w->ctx)) {
+		w->dest = D_STAGE;
+		w->path = hero_pattern_rename(d->st->path, path, x->to.v[in_list(&x->from, w->ctx) - 1]);
+	} else {
+		return 0; /* another context, or state not partitioned by context */
 	}
-	return 0;
+	return w->path ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
 }
 
 #define WRITEBACK_MIN (1024 * 1024) /* files this large start their writeback when closed */
@@ -329,8 +531,8 @@ static int add_column_db(struct restore *x, const struct where *w, char **incomi
 	struct column_db *c = &x->cdb[x->n_cdb++];
 	c->path = strdup(w->path);
 	c->incoming = strdup(name);
-	c->col = json_string_value(json_object_get(w->decl, "context_column"));
-	c->service = rs_jstr(w->svc, "name");
+	c->col = w->d->st->context_column;
+	c->service = w->d->t->name;
 	*incoming = c->incoming;
 	return c->path && c->incoming ? 0 : hero_error(x->err, HERO_EFAIL, "out of memory");
 }
@@ -351,8 +553,11 @@ static int clear_for(struct restore *x, const char *path, int isdir)
 static int extract(struct restore *x, const struct hero_aentry *e)
 {
 	struct where w;
-	int ret = rs_classify(x, e->path, &w);
-	if (ret < 0 || w.dest == D_SKIP || x->o->dry_run)
+	int ret = rs_classify(x, e->path, e->type == HERO_E_DIR, &w);
+	if (ret < 0 || w.dest == D_SKIP)
+		goto out;
+	/* a dry run extracts only the databases, to check them as the restore would */
+	if (x->o->dry_run && (w.dest == D_SECRET || e->type == HERO_E_DIR || w.d->st->type != HERO_STATE_SQLITE))
 		goto out;
 	if (x->applying && w.dest == D_STAGE && (ret = clear_for(x, w.path, e->type == HERO_E_DIR)) < 0)
 		goto out;
@@ -400,19 +605,10 @@ int rs_read_all(struct restore *x)
 
 /* ---- checks after verification ---- */
 
-static int covered_by_service(json_t *svc, const char *path, const char *context)
-{
-	json_t *st;
-	size_t i;
-	json_array_foreach(json_object_get(svc, "state"), i, st)
-		if (hero_pattern_covers(rs_jstr(st, "path"), path, context))
-			return 1;
-	return 0;
-}
-
 static int staged_full_path(const struct restore *x, const char *rel, char *buf, size_t n)
 {
-	int w = snprintf(buf, n, "%s/%s/%s", x->swap.parent, x->swap.staging, rel);
+	int w = x->dry_dir ? snprintf(buf, n, "%s/%s", x->dry_dir, rel)
+			   : snprintf(buf, n, "%s/%s/%s", x->swap.parent, x->swap.staging, rel);
 	return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
@@ -429,8 +625,63 @@ static int target_declares_secrets(const struct restore *x, const char *path)
 	return 0;
 }
 
-/* Every entry lies inside the state its service declares; every restored
- * database passes integrity_check and foreign_key_check. */
+/* The target's own database a restored one at PATH (of declaration ST) is
+ * compared with: the live one at PATH, else, for a context the target does
+ * not have yet, the same database of the first context it has (malloc'd;
+ * NULL when there is none, or out of memory). */
+static char *reference_db(const struct restore *x, const struct hero_state *st, const char *path)
+{
+	struct stat sb;
+	char *live = hero_join(x->o->root, path);
+	if (!live || (stat(live, &sb) == 0 && S_ISREG(sb.st_mode)))
+		return live;
+	free(live);
+	const char *mark = strstr(st->path, "{context}");
+	if (!mark)
+		return NULL;
+	char *parent = strndup(st->path, (size_t)(mark - st->path));
+	char *dir = parent ? hero_join(x->o->root, parent) : NULL;
+	free(parent);
+	DIR *d = dir ? opendir(dir) : NULL;
+	free(dir);
+	struct dirent *de;
+	char *best = NULL;
+	while (d && (de = readdir(d))) {
+		if (!hero_context_valid(de->d_name) || (best && strcmp(de->d_name, best) >= 0))
+			continue;
+		char *rel = hero_pattern_rename(st->path, path, de->d_name);
+		char *full = rel ? hero_join(x->o->root, rel) : NULL;
+		if (full && stat(full, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			free(best);
+			best = strdup(de->d_name);
+		}
+		free(rel);
+		free(full);
+	}
+	if (d)
+		closedir(d);
+	if (!best)
+		return NULL;
+	char *rel = hero_pattern_rename(st->path, path, best);
+	live = rel ? hero_join(x->o->root, rel) : NULL;
+	free(rel);
+	free(best);
+	return live;
+}
+
+static int selected_service(const struct restore *x, const char *name)
+{
+	json_t *s;
+	size_t i;
+	json_array_foreach(x->selected, i, s)
+		if (!strcmp(rs_jstr(s, "name"), name))
+			return 1;
+	return 0;
+}
+
+/* Every entry of a selected service lies inside a declaration of the target's,
+ * in the service the target puts it, and is labelled with the target's type;
+ * every entry at a database path is checked as a database, whatever its label. */
 static int check_entries(struct restore *x)
 {
 	json_t *e;
@@ -438,32 +689,52 @@ static int check_entries(struct restore *x)
 	size_t next_cdb = 0;
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		const char *path = rs_jstr(e, "path");
-		if (!strcmp(rs_jstr(e, "type"), "deleted"))
+		const char *path = rs_jstr(e, "path"), *type = rs_jstr(e, "type");
+		char q[256];
+		if (!strcmp(type, "deleted"))
 			continue;
+		hero_path_quote(path, q, sizeof q);
 		if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
 			if (!target_declares_secrets(x, path + strlen(HERO_SECRETS_PREFIX)))
 				return hero_error(x->err, HERO_EINTEGRITY,
-						  "archive refused: secrets file '%.200s' is not declared by the target's manifests",
-						  path + strlen(HERO_SECRETS_PREFIX));
+						  "archive refused: secrets file '%s' is not declared by the target's manifests",
+						  q + strlen(HERO_SECRETS_PREFIX));
 			continue;
 		}
-		json_t *s = find_service(x->manifest, rs_jstr(e, "service"));
-		const char *ctx = json_string_value(json_object_get(e, "context"));
-		if (!s || !covered_by_service(s, path, ctx))
-			return hero_error(x->err, HERO_EINTEGRITY,
-					  "archive refused: entry '%.200s' lies outside the state its service declares", path);
-		if (x->o->dry_run || strcmp(rs_jstr(e, "type"), "sqlite") != 0)
-			continue;
+		int is_dir = !strcmp(type, "dir");
 		struct where w;
-		int ret = rs_classify(x, path, &w);
-		char full[8192];
-		if (ret == 0 && w.dest != D_SKIP) {
+		int ret = rs_classify(x, path, is_dir, &w);
+		if (ret < 0)
+			return ret;
+		const char *svc = rs_jstr(e, "service");
+		if (!w.d) {
+			if (!find_service(x->manifest, svc) || selected_service(x, svc))
+				return hero_error(x->err, HERO_EINTEGRITY,
+						  "archive refused: entry '%s' lies outside the state its service declares", q);
+			continue; /* a service this restore leaves alone */
+		}
+		const char *want = is_dir ? "dir" : w.d->st->type == HERO_STATE_SQLITE ? "sqlite" : "file";
+		if (strcmp(svc, w.d->t->name) != 0)
+			ret = hero_error(x->err, HERO_EINTEGRITY,
+					 "archive refused: entry '%s' belongs to service '%s' on the target, not to the one its index names",
+					 q, w.d->t->name);
+		else if (strcmp(type, want) != 0)
+			ret = hero_error(x->err, HERO_EINTEGRITY,
+					 "archive refused: entry '%s' is labelled '%.20s' in the index, but the target declares it %s", q,
+					 type, want);
+		else if (w.dest != D_SKIP && w.d->st->type == HERO_STATE_SQLITE && !is_dir) {
+			char full[8192];
 			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
+			/* its user_version is the schema its archive declares; at the target's own
+			 * schema, its triggers and views are those of the target's live copy */
+			char *live = w.d->schema == w.d->t->schema ? reference_db(x, w.d->st, w.dest == D_INCOMING ? path : w.path)
+								     : NULL;
+			struct hero_dbcheck dbw = { w.d->schema, live };
 			if (staged_full_path(x, rel, full, sizeof full) < 0)
 				ret = hero_error(x->err, HERO_EFAIL, "path too long: '%.200s'", rel);
-			else if ((ret = hero_sqlite_check(full, path, x->err)) == 0)
+			else if ((ret = hero_sqlite_check(full, path, &dbw, x->err)) == 0)
 				x->res->databases_checked++;
+			free(live);
 		}
 		free(w.path);
 		if (ret < 0)
@@ -507,12 +778,16 @@ static int migrate(struct restore *x)
 		size_t next_cdb = 0;
 		json_array_foreach(json_object_get(x->index, "entries"), j, e)
 		{
-			if (ret < 0 || x->o->dry_run || strcmp(rs_jstr(e, "type"), "sqlite") != 0)
+			if (ret < 0 || x->o->dry_run || !strcmp(rs_jstr(e, "type"), "dir") || !strcmp(rs_jstr(e, "type"), "deleted"))
 				continue;
 			struct where w;
-			if ((ret = rs_classify(x, rs_jstr(e, "path"), &w)) < 0)
+			if ((ret = rs_classify(x, rs_jstr(e, "path"), 0, &w)) < 0)
 				break;
-			int mine = w.svc == s;
+			if (!w.d || w.d->st->type != HERO_STATE_SQLITE) {
+				free(w.path);
+				continue;
+			}
+			int mine = w.d->svc == s;
 			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
 			if (w.dest != D_SKIP && mine && files.n)
 				ret = migrate_file(x, rel, rs_jstr(e, "path"), &files, t->schema);
@@ -549,7 +824,7 @@ static int merge_one(struct restore *x, const struct column_db *c)
 	int have_live = x->swap.root_exists && stat(live, &st) == 0;
 	for (size_t k = 0; ret == 0 && k < x->from.n; k++) {
 		if (k == 0 && have_live)
-			ret = hero_sqlite_snapshot(live, staged, x->err);
+			ret = hero_sqlite_snapshot_live(live, staged, x->err);
 		if (k == 0 && !have_live) {
 			/* no such database in the target yet: start from the archive's, this context only */
 			ret = hero_sqlite_snapshot(incoming, staged, x->err);
@@ -572,7 +847,7 @@ static int merge_one(struct restore *x, const struct column_db *c)
 		}
 	}
 	if (ret == 0)
-		ret = hero_sqlite_check(staged, c->path, x->err);
+		ret = hero_sqlite_check(staged, c->path, &(struct hero_dbcheck){ -1, NULL }, x->err);
 out:
 	free(live);
 	return ret;
@@ -745,38 +1020,74 @@ static int owned_derived(const struct restore *x, json_t *svc, const char *rel, 
 	return 0;
 }
 
-/* Paths of the target the restore replaces: the selected services' archived
- * state (in context mode: the target contexts' part of it and the merged
- * databases), plus their derived state, stale once its source changed. */
-static int owned(void *ctx, const char *rel)
+static int decl_has_globs(const struct hero_state *st)
 {
-	struct restore *x = ctx;
+	return st->include.n || st->exclude.n;
+}
+
+/* Whether the target's path REL (a directory when IS_DIR) is replaced as part
+ * of declaration ST (in context CTX, when not NULL): an entry of it, or the
+ * journal of one of its databases, never carried next to a restored one. A
+ * directory whose content the globs sort file by file is not owned whole. */
+static int decl_owns(const struct hero_state *st, const char *rel, int is_dir, const char *ctx)
+{
+	char c[256];
+	if (is_dir && decl_has_globs(st))
+		return 0;
+	if (decl_match(st, rel, is_dir, c, sizeof c) && (!ctx || !strcmp(c, ctx)))
+		return 1;
+	static const char *const sfx[] = { "-wal", "-shm", "-journal" };
+	size_t n = strlen(rel);
+	for (size_t i = 0; !is_dir && st->type == HERO_STATE_SQLITE && i < 3; i++) {
+		size_t l = strlen(sfx[i]);
+		if (n <= l || strcmp(rel + n - l, sfx[i]) != 0)
+			continue;
+		char *db = strndup(rel, n - l);
+		int hit = db && decl_match(st, db, 0, c, sizeof c) && (!ctx || !strcmp(c, ctx));
+		free(db);
+		if (hit)
+			return 1;
+	}
+	return 0;
+}
+
+/* Paths of the target the restore replaces: the selected declarations (in
+ * context mode: the target contexts' part of them and the merged databases),
+ * plus the selected services' derived state, stale once its source changed. */
+static int owned_as(struct restore *x, const char *rel, int is_dir)
+{
 	if (!strcmp(rel, ".hero/restore.log") || in_list(&x->secret_paths, rel))
 		return 1;
-	json_t *s, *d;
-	size_t i, j;
-	json_array_foreach(x->selected, i, s)
-	{
+	for (size_t i = 0; i < x->n_decls; i++) {
+		const struct decl *d = &x->decls[i];
 		if (!x->context_mode) {
-			if (covered_by_service(s, rel, NULL) || owned_derived(x, s, rel, NULL))
+			if (decl_owns(d->st, rel, is_dir, NULL))
 				return 1;
 			continue;
 		}
-		for (size_t k = 0; k < x->to.n; k++) {
-			json_array_foreach(json_object_get(s, "state"), j, d)
-			{
-				const char *pat = rs_jstr(d, "path");
-				if (strstr(pat, "{context}") && hero_pattern_covers(pat, rel, x->to.v[k]))
-					return 1;
-			}
+		for (size_t k = 0; k < x->to.n; k++)
+			if (strstr(d->st->path, "{context}") && decl_owns(d->st, rel, is_dir, x->to.v[k]))
+				return 1;
+	}
+	json_t *s;
+	size_t i;
+	json_array_foreach(x->selected, i, s)
+	{
+		if (!x->context_mode && owned_derived(x, s, rel, NULL))
+			return 1;
+		for (size_t k = 0; x->context_mode && k < x->to.n; k++)
 			if (owned_derived(x, s, rel, x->to.v[k]))
 				return 1;
-		}
 	}
 	for (size_t k = 0; k < x->n_cdb; k++)
 		if (hero_pattern_covers(x->cdb[k].path, rel, NULL))
 			return 1;
 	return 0;
+}
+
+static int owned(void *ctx, const char *rel)
+{
+	return owned_as(ctx, rel, 0) || owned_as(ctx, rel, 1);
 }
 
 /* .hero/restore.log of the new tree: the old lines, then this restore's. */
@@ -869,12 +1180,11 @@ static void describe(struct restore *x)
 		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
 		say(x, "service %s: version %s -> %s, schema %lld -> %d", rs_jstr(s, "name"), rs_jstr(s, "version"),
 		    t && t->version ? t->version : "?", json_integer_value(json_object_get(s, "schema")), t ? t->schema : -1);
-		json_t *d;
-		size_t j;
-		json_array_foreach(json_object_get(s, "state"), j, d)
-		{
-			const char *pat = rs_jstr(d, "path");
-			const char *col = json_string_value(json_object_get(d, "context_column"));
+		for (size_t j = 0; j < x->n_decls; j++) {
+			if (x->decls[j].svc != s)
+				continue;
+			const char *pat = x->decls[j].st->path;
+			const char *col = x->decls[j].st->context_column;
 			if (!x->context_mode) {
 				say(x, "  replace %s", pat);
 			} else if (col) {
@@ -938,8 +1248,7 @@ static int prepare(struct restore *x)
 						     "archive chain refused: archive %s is an increment of %s: give the "
 						     "whole chain, base first, or the directory that holds it",
 						     x->res->archive_id, rs_jstr(x->manifest, "parent")));
-	if ((ret = rs_select_contexts(x)) < 0 || (ret = rs_select_services(x)) < 0 ||
-	    (ret = rs_check_contexts_present(x)) < 0 || (ret = rs_check_compat(x)) < 0 || (ret = rs_check_secrets(x)) < 0)
+	if ((ret = rs_decide(x)) < 0)
 		return refuse_verified(x, ret);
 	return 0;
 }
@@ -976,6 +1285,8 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 		ret = hero_swap_recover(o->root, &res->recovered, err);
 		if (ret == 0)
 			ret = hero_split_path(o->root, &x.swap.parent, &x.swap.name, err);
+		if (ret == 0)
+			ret = dry_begin(&x);
 	} else {
 		ret = hero_swap_begin(&x.swap, o->root, err);
 		res->recovered = x.swap.recovered;
@@ -1007,6 +1318,7 @@ out:
 		}
 	}
 	hero_areader_free(x.r);
+	dry_end(&x);
 	if (own_fd >= 0)
 		close(own_fd);
 	hero_chain_release(&links);
@@ -1015,6 +1327,7 @@ out:
 	json_decref(x.manifest);
 	json_decref(x.index);
 	json_decref(x.selected);
+	free(x.decls);
 	for (size_t i = 0; i < x.n_cdb; i++) {
 		free(x.cdb[i].path);
 		free(x.cdb[i].incoming);

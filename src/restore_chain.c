@@ -51,8 +51,7 @@ static int chain_prepare(struct restore *x, struct hero_chain *c)
 	snprintf(x->res->archive_id, sizeof x->res->archive_id, "%s", last->id);
 	if (!(x->manifest = json_loadb(last->manifest, last->manifest_len, 0, &je)))
 		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
-	if ((ret = rs_select_contexts(x)) < 0 || (ret = rs_select_services(x)) < 0 ||
-	    (ret = rs_check_contexts_present(x)) < 0 || (ret = rs_check_compat(x)) < 0 || (ret = rs_check_secrets(x)) < 0)
+	if ((ret = rs_decide(x)) < 0)
 		return chain_refuse(x, c->n, ret);
 	if (x->context_mode)
 		return chain_refuse(x, c->n, hero_error(x->err, HERO_EUSAGE,
@@ -73,7 +72,11 @@ static int apply_deleted(struct restore *x)
 			continue;
 		struct where w;
 		struct stat st;
-		int ret = rs_classify(x, rs_jstr(e, "path"), &w);
+		int ret = rs_classify(x, rs_jstr(e, "path"), 0, &w);
+		if (ret == 0 && !w.d) {
+			free(w.path);
+			ret = rs_classify(x, rs_jstr(e, "path"), 1, &w);
+		}
 		if (ret == 0 && w.dest == D_STAGE) {
 			if (fstatat(x->swap.stagingfd, w.path, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				ret = hero_rmtree_at(x->swap.stagingfd, w.path, x->err);
@@ -128,7 +131,7 @@ static int chain_tree(struct restore *x)
 		struct where w;
 		if (ret < 0 || !strcmp(rs_jstr(e, "type"), "deleted"))
 			continue;
-		if ((ret = rs_classify(x, rs_jstr(e, "path"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
+		if ((ret = rs_classify(x, rs_jstr(e, "path"), !strcmp(rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
 			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
 		free(w.path);
 	}

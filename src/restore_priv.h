@@ -17,10 +17,19 @@
 /* Where an archive entry goes. */
 enum dest { D_SKIP = 0, D_STAGE, D_INCOMING, D_SECRET };
 
+/* A state declaration of a selected service: the archive's claim, found equal
+ * to a declaration of the target's manifests, which is what the restore
+ * follows from then on (docs/security.md section 4a, "the target governs"). */
+struct decl {
+	json_t *svc;                   /* the service in the archive's manifest */
+	const struct hero_service *t;  /* the target's service of that name */
+	const struct hero_state *st;   /* the target's declaration */
+	int schema;                    /* the schema the archive declares for the service */
+};
+
 struct where {
 	enum dest dest;
-	json_t *svc;         /* the service in the archive manifest */
-	json_t *decl;        /* its state declaration */
+	const struct decl *d; /* the declaration the entry lies in, or NULL */
 	char ctx[256];       /* the context the entry belongs to, or "" */
 	char *path;          /* staged path relative to the staging root (malloc'd) */
 };
@@ -41,6 +50,8 @@ struct restore {
 	json_t *manifest;
 	json_t *index;
 	json_t *selected;    /* services restored (array, borrowed references) */
+	struct decl *decls;  /* their state declarations, as the target's manifests have them */
+	size_t n_decls;
 	int context_mode;
 	struct hero_strlist from, to; /* contexts restored, and their names in the target */
 	struct column_db *cdb;
@@ -52,6 +63,7 @@ struct restore {
 	uint64_t bytes, n_incoming;
 	int quiesced;
 	int in_fd;           /* the archive stream: o->in_fd, or the one file of o->chain */
+	char *dry_dir;       /* a dry run: the scratch directory its databases are checked in */
 	int applying;        /* reading an increment: entries replace what staging holds */
 	const struct hero_chain *links; /* the links of a chain, or NULL */
 	struct hero_error *err;
@@ -59,12 +71,12 @@ struct restore {
 
 /* restore.c */
 const char *rs_jstr(json_t *o, const char *k);
-int rs_select_contexts(struct restore *x);
-int rs_select_services(struct restore *x);
-int rs_check_contexts_present(struct restore *x);
-int rs_check_compat(struct restore *x);
-int rs_check_secrets(struct restore *x);
-int rs_classify(struct restore *x, const char *path, struct where *w);
+/* Decide the scope from the options and the archive's manifest, and check the
+ * manifest against the target's: contexts, services, compatibility, every
+ * state declaration, secrets. Nothing is written. */
+int rs_decide(struct restore *x);
+/* Where the entry PATH (a directory when IS_DIR) goes. */
+int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w);
 int rs_read_all(struct restore *x);
 int rs_sync_staging(struct restore *x);
 

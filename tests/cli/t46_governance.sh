@@ -1,0 +1,86 @@
+#!/bin/bash
+# The target governs: validly signed archives whose manifests, index labels,
+# databases and secret lines lie (tests/tools/hero-liar.c) are refused in every
+# kind of restore (whole, --context, --context --as, --service, --dry-run,
+# encrypted with secrets) with the integrity code and one escaped line; the
+# target, a live sample instance with WAL-mode databases, stays byte-identical,
+# nothing is created beside or outside it, no staging is left.
+. "$(dirname "$0")/lib.sh"
+LIAR=$HERO_BUILD/tests/hero-liar
+C=$T/corpus W=$T/w P=$T/w/parent R=$T/w/parent/inst O=$T/w/outside
+ESCAPES="/tmp/hero-liar-pwned /tmp/hero-liar-evil.so /tmp/hero-liar"
+for e in $ESCAPES; do [ ! -e "$e" ] || fail "$e exists before the test"; done
+expect_code 0 "$LIAR" -s "$KEYS/test.key" -r "$KEYS/test-x25519.pub" -o "$C"
+
+# The target: a sample instance (databases in WAL mode, their last transaction
+# still in the -wal file), and one WAL-mode database at rest without sidecars,
+# which a careless read would give new -wal and -shm files.
+mkdir -p "$P" "$O"
+expect_code 0 "$SAMPLE" --root "$R" --size 2M --contexts root,geomind
+books=$R/var/hero_books/root/books.db
+sqlite3 "$books" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
+[ "$(sqlite3 "$books" 'PRAGMA journal_mode')" = wal ] || fail "books.db is not in WAL mode"
+[ ! -e "$books-wal" ] && [ ! -e "$books-shm" ] || fail "books.db still has sidecars"
+[ -e "$R/var/hero_osis/root/objects.db-wal" ] || fail "the sample has no live -wal file"
+echo beside >"$P/sentinel"
+echo outside >"$O/sentinel"
+before=$(tree_hash "$W")
+
+# run NAME CODE WANT ARGS...: one restore, and the oracle
+runs=0
+run() {
+	local name=$1 code=$2 want=$3; shift 3
+	timeout 60 hero-restore -p "$KEYS/test.pub" --root "$R" "$@" >"$T/out" 2>"$T/err"; local rc=$?
+	local what="$name ($*)"
+	[ "$rc" = "$code" ] || { cat "$T/err" >&2; fail "$what: exit $rc, want $code"; }
+	[ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err" >&2; fail "$what: want exactly one error line"; }
+	grep -qF -- "$want" "$T/err" || { cat "$T/err" >&2; fail "$what: error line does not say '$want'"; }
+	! grep -q $'\x1b' "$T/err" || fail "$what: a raw escape byte reached the terminal"
+	[ -s "$T/out" ] && [ -z "${DRY:-}" ] && fail "$what: unexpected output on stdout"
+	[ "$(tree_hash "$W")" = "$before" ] || { (cd "$W" && find . -newer "$C/EXPECT" | sort) >&2; fail "$what: the target, its parent or the outside changed"; }
+	[ -z "$(ls -A "$P" | grep -v '^inst$\|^sentinel$')" ] || fail "$what: something left beside the target: $(ls -A "$P")"
+	[ -z "$(ls -d /tmp/hero-restore-dry.* 2>/dev/null)" ] || fail "$what: a dry run's scratch directory was left"
+	for e in $ESCAPES; do [ ! -e "$e" ] || fail "$what: created $e"; done
+	runs=$((runs + 1))
+}
+
+ID=(--identity "$KEYS/test-x25519.key")
+n=0
+while IFS=$'\t' read -r name code want svc modes; do
+	case $name in '#'*) continue ;; esac
+	plain=$C/$name.hsnap enc=$C/$name.enc.hsnap
+	case $modes in
+	ctx)
+		run "$name" "$code" "$want" "$plain"
+		run "$name" "$code" "$want" --context root "$plain"
+		run "$name" "$code" "$want" --context root --as root2 "$plain"
+		run "$name" "$code" "$want" --service "$svc" "$plain"
+		DRY=1 run "$name" "$code" "$want" --dry-run "$plain"
+		run "$name" "$code" "$want" "${ID[@]}" "$enc"
+		run "$name" "$code" "$want" "${ID[@]}" --context root --as root2 "$enc" ;;
+	noctx)
+		run "$name" "$code" "$want" "$plain"
+		run "$name" "$code" "$want" --service "$svc" "$plain"
+		DRY=1 run "$name" "$code" "$want" --dry-run "$plain"
+		run "$name" "$code" "$want" "${ID[@]}" "$enc" ;;
+	enc)
+		run "$name" "$code" "$want" "${ID[@]}" "$enc"
+		run "$name" "$code" "$want" "${ID[@]}" --context root "$enc"
+		run "$name" "$code" "$want" "${ID[@]}" --service "$svc" "$enc" ;;
+	*) fail "$name: unknown modes '$modes'" ;;
+	esac
+	printf '%-26s %-5s %s\n' "$name" "$modes" "$(cut -c1-120 "$T/err")"
+	n=$((n + 1))
+done <"$C/EXPECT"
+echo "== $n lying archives, $runs restores refused, target and surroundings unchanged"
+[ "$n" -ge 29 ] || fail "only $n cases ran"
+
+echo "== the same instance's own archive restores: the databases checked by content pass"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/own.hsnap" --root "$R" --context root
+expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --dry-run "$T/own.hsnap"
+[ -z "$(ls -d /tmp/hero-restore-dry.* 2>/dev/null)" ] || fail "a dry run's scratch directory was left"
+[ "$(tree_hash "$W")" = "$before" ] || fail "a dry run changed the target"
+expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --context root --as root2 "$T/own.hsnap"
+[ "$(sqlite3 "$R/var/hero_books/root2/books.db" 'SELECT count(*) FROM entries')" = \
+  "$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')" ] || fail "root2's books differ from root's"
+echo "t46: ok"
