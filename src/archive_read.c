@@ -3,7 +3,8 @@
  *
  * Layers, bottom up: `zin` reads the file descriptor, hashes every byte
  * before the signature frame and decompresses the zstd frames while
- * watching frame boundaries; libarchive parses the tar from what zin yields;
+ * watching frame boundaries; tarck (tarck.c) and libarchive both parse the
+ * tar from what zin yields and must agree on every entry's boundaries;
  * the entry loop checks paths, types and caps, hashes entry data, and at
  * the index compares what was read with what the writer recorded.
  */
@@ -27,6 +28,7 @@
 #include "hashq.h"
 #include "internal.h"
 #include "prefetch.h"
+#include "tarck.h"
 
 #define IN_BUF (256 * 1024)
 #define MANIFEST_MAX (16u << 20)
@@ -63,26 +65,6 @@ struct zin {
 #define RAW_BUF (8 + CRYPT_FRAME_MAX + HERO_SIG_FRAME + 1)
 #define PLAIN_BUF (HERO_CRYPT_CHUNK + IN_BUF)
 
-enum tstate { T_HEADER, T_DATA, T_END };
-
-struct tarck {
-	enum tstate st;
-	uint8_t blk[512];
-	size_t have;          /* bytes of blk filled */
-	uint64_t left;        /* bytes of the current entry (data and padding) still to pass */
-	uint64_t data_left;   /* of which data */
-	int in_pax;           /* the current data is a pax extended header */
-	char *pax;            /* PAX_MAX bytes */
-	size_t pax_len;
-	int pax_pending;      /* a pax header applies to the next entry */
-	int has_pax_size;
-	uint64_t pax_size;
-	char *pax_path;
-	int zero_blocks;
-	uint64_t entries;     /* headers of type 0 and 5 */
-	char name[512];       /* the entry at hand, for messages */
-};
-
 struct computed {
 	char *path;
 	enum hero_etype type;
@@ -107,7 +89,8 @@ struct hero_areader {
 	struct computed *seen;
 	size_t n_seen, cap_seen;
 	struct hero_claims claims;
-	struct tarck tck;
+	struct hero_tarck tck;
+	uint64_t tar_entries;  /* entries libarchive returned, each matched with tarck's */
 	uint64_t index_budget; /* the largest index the entries read can explain */
 	int in_file;           /* a file entry is current */
 	struct hero_hashq *hq; /* hashes entry data on its own thread */
@@ -369,261 +352,21 @@ static ssize_t zin_read(struct zin *z, uint8_t *out, size_t cap, struct hero_err
 	}
 }
 
-/* ---- tarck: an independent check of the tar block structure ----
- *
- * Every decompressed byte passes here before libarchive sees it. This second,
- * deliberately narrow parser accepts only what the writer produces (ustar
- * headers of type 0 and 5, pax 'x' headers with a few keys, no owner, modes
- * within 0755, zero bytes after the end blocks) and checks that a pax size
- * agrees with the ustar size, so the two parsers cannot be made to disagree
- * about where an entry ends (docs/security.md, "parser differentials"). */
-
-#define PAX_MAX (64u << 10)
-
-static int tarck_fail(struct tarck *t, struct hero_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int tarck_fail(struct tarck *t, struct hero_error *err, const char *fmt, ...)
-{
-	char what[512], q[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	hero_path_quote(t->name, q, sizeof q);
-	return hero_error(err, HERO_EINTEGRITY, "archive refused: tar entry '%s': %s", q, what);
-}
-
-/* A numeric header field: octal (leading spaces, then digits, then spaces or
- * NULs) or base-256 (first byte 0x80). Returns -1 when malformed. */
-static int tar_num(const uint8_t *f, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i = 0;
-	if (f[0] == 0x80) {
-		for (i = 1; i < n; i++) {
-			if (v >> 55)
-				return -1;
-			v = (v << 8) | f[i];
-		}
-		*out = v;
-		return 0;
-	}
-	while (i < n && f[i] == ' ')
-		i++;
-	for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
-		if (v >> 60)
-			return -1;
-		v = (v << 3) | (uint64_t)(f[i] - '0');
-	}
-	for (; i < n; i++)
-		if (f[i] != ' ' && f[i] != '\0')
-			return -1;
-	*out = v;
-	return 0;
-}
-
-static int pax_decimal(const char *v, size_t n, uint64_t *out)
-{
-	uint64_t x = 0;
-	if (n == 0 || n > 19)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return -1;
-		x = x * 10 + (uint64_t)(v[i] - '0');
-	}
-	*out = x;
-	return 0;
-}
-
-static int pax_record(struct tarck *t, const char *key, const char *v, size_t vn, struct hero_error *err)
-{
-	if (memchr(v, '\0', vn))
-		return tarck_fail(t, err, "pax record '%.40s' holds a NUL byte", key);
-	if (!strcmp(key, "path")) {
-		free(t->pax_path);
-		if (!(t->pax_path = strndup(v, vn)))
-			return hero_error(err, HERO_EFAIL, "out of memory");
-		return 0;
-	}
-	if (!strcmp(key, "size")) {
-		if (pax_decimal(v, vn, &t->pax_size) < 0)
-			return tarck_fail(t, err, "malformed pax size");
-		t->has_pax_size = 1;
-		return 0;
-	}
-	if (!strcmp(key, "mtime") || !strcmp(key, "atime") || !strcmp(key, "ctime"))
-		return strspn(v, "-0123456789.") >= vn && vn > 0 && vn < 40 ? 0 : tarck_fail(t, err, "malformed pax time");
-	if (!strcmp(key, "uid") || !strcmp(key, "gid"))
-		return vn == 1 && v[0] == '0' ? 0 : tarck_fail(t, err, "has an owner (pax %s); archives carry none", key);
-	if (!strcmp(key, "uname") || !strcmp(key, "gname"))
-		return vn == 0 ? 0 : tarck_fail(t, err, "has an owner (pax %s); archives carry none", key);
-	if (!strcmp(key, "hdrcharset"))
-		return 0;
-	char q[64];
-	hero_path_quote(key, q, sizeof q);
-	return tarck_fail(t, err, "pax record '%s' is not allowed", q);
-}
-
-/* Parse the pax extended header collected in T->pax. */
-static int pax_parse(struct tarck *t, struct hero_error *err)
-{
-	size_t off = 0;
-	while (off < t->pax_len) {
-		const char *rec = t->pax + off;
-		size_t avail = t->pax_len - off, len = 0, i = 0;
-		while (i < avail && i < 8 && rec[i] >= '0' && rec[i] <= '9')
-			len = len * 10 + (size_t)(rec[i++] - '0');
-		if (i == 0 || i >= avail || rec[i] != ' ' || len > avail || len < i + 4 || rec[len - 1] != '\n')
-			return tarck_fail(t, err, "malformed pax record");
-		const char *kv = rec + i + 1, *eq = memchr(kv, '=', len - i - 2);
-		if (!eq || eq == kv)
-			return tarck_fail(t, err, "malformed pax record");
-		char key[64];
-		size_t kn = (size_t)(eq - kv);
-		if (kn >= sizeof key || memchr(kv, '\0', kn))
-			return tarck_fail(t, err, "malformed pax record key");
-		memcpy(key, kv, kn);
-		key[kn] = '\0';
-		int ret = pax_record(t, key, eq + 1, (size_t)(rec + len - 1 - (eq + 1)), err);
-		if (ret < 0)
-			return ret;
-		off += len;
-	}
-	return 0;
-}
-
-/* The name of the entry whose header is in T->blk, for messages. */
-static void tarck_name(struct tarck *t)
-{
-	const char *prefix = (const char *)t->blk + 345, *name = (const char *)t->blk;
-	size_t pl = strnlen(prefix, 155), nl = strnlen(name, 100);
-	if (t->pax_path)
-		snprintf(t->name, sizeof t->name, "%s", t->pax_path);
-	else
-		snprintf(t->name, sizeof t->name, "%.*s%s%.*s", (int)pl, prefix, pl ? "/" : "", (int)nl, name);
-}
-
-static int tarck_checksum(const uint8_t *b)
-{
-	uint64_t want, sum = 0;
-	for (size_t i = 0; i < 512; i++)
-		sum += i >= 148 && i < 156 ? ' ' : b[i];
-	return tar_num(b + 148, 8, &want) == 0 && want == sum ? 0 : -1;
-}
-
-static int tarck_pax_header(struct tarck *t, uint64_t size, struct hero_error *err)
-{
-	if (t->pax_pending)
-		return tarck_fail(t, err, "two pax headers in a row");
-	if (size > PAX_MAX)
-		return tarck_fail(t, err, "pax header of %llu bytes is too large", (unsigned long long)size);
-	if (!t->pax && !(t->pax = malloc(PAX_MAX)))
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	t->pax_len = 0;
-	t->pax_pending = 1;
-	t->data_left = size;
-	t->left = (size + 511) & ~(uint64_t)511;
-	t->st = t->left ? T_DATA : T_HEADER;
-	t->in_pax = t->left != 0;
-	return 0;
-}
-
-static int tarck_header(struct tarck *t, struct hero_error *err)
-{
-	const uint8_t *b = t->blk;
-	size_t z = 0;
-	while (z < 512 && !b[z])
-		z++;
-	if (z == 512) {
-		if (t->pax_pending)
-			return tarck_fail(t, err, "pax header without an entry");
-		if (++t->zero_blocks == 2)
-			t->st = T_END;
-		return 0;
-	}
-	tarck_name(t);
-	if (t->zero_blocks)
-		return tarck_fail(t, err, "follows a lone zero block");
-	if (tarck_checksum(b) < 0)
-		return tarck_fail(t, err, "header checksum mismatch");
-	if (memcmp(b + 257, "ustar", 6) != 0 || memcmp(b + 263, "00", 2) != 0)
-		return tarck_fail(t, err, "not a POSIX ustar header");
-	uint64_t size, mode, uid, gid;
-	if (tar_num(b + 124, 12, &size) < 0 || tar_num(b + 100, 8, &mode) < 0 || tar_num(b + 108, 8, &uid) < 0 ||
-	    tar_num(b + 116, 8, &gid) < 0)
-		return tarck_fail(t, err, "malformed numeric field");
-	uint8_t type = b[156];
-	if (type == 'x')
-		return tarck_pax_header(t, size, err);
-	if (type != '0' && type != '5')
-		return tarck_fail(t, err, "type '%c' refused: only regular files and directories are allowed",
-				  type >= 0x21 && type < 0x7f ? type : '?');
-	if (mode & ~(uint64_t)0755)
-		return tarck_fail(t, err, "mode %04llo refused (setuid, setgid, sticky or group/other write)",
-				  (unsigned long long)mode);
-	if (uid || gid || b[265] || b[297])
-		return tarck_fail(t, err, "has an owner (uid, gid, uname or gname); archives carry none");
-	if (t->has_pax_size && t->pax_size != size)
-		return tarck_fail(t, err, "pax size %llu differs from the ustar size %llu",
-				  (unsigned long long)t->pax_size, (unsigned long long)size);
-	if (type == '5' && size)
-		return tarck_fail(t, err, "directory with data");
-	t->entries++;
-	t->pax_pending = t->has_pax_size = 0;
-	free(t->pax_path);
-	t->pax_path = NULL;
-	t->data_left = size;
-	t->left = (size + 511) & ~(uint64_t)511;
-	t->st = t->left ? T_DATA : T_HEADER;
-	return 0;
-}
-
-static int tarck_feed(struct tarck *t, const uint8_t *p, size_t n, struct hero_error *err)
-{
-	int ret;
-	while (n > 0) {
-		if (t->st == T_END) {
-			for (size_t i = 0; i < n; i++)
-				if (p[i])
-					return hero_error(err, HERO_EINTEGRITY,
-							  "archive damaged: non-zero bytes after the end of the tar archive");
-			return 0;
-		}
-		if (t->st == T_DATA) {
-			size_t k = n < t->left ? n : (size_t)t->left;
-			size_t d = k < t->data_left ? k : (size_t)t->data_left;
-			if (t->in_pax) {
-				memcpy(t->pax + t->pax_len, p, d);
-				t->pax_len += d;
-			}
-			t->data_left -= d;
-			t->left -= k;
-			p += k;
-			n -= k;
-			if (t->left == 0) {
-				t->st = T_HEADER;
-				if (t->in_pax && (ret = pax_parse(t, err)) < 0)
-					return ret;
-				t->in_pax = 0;
-			}
-			continue;
-		}
-		size_t k = 512 - t->have < n ? 512 - t->have : n;
-		memcpy(t->blk + t->have, p, k);
-		t->have += k;
-		p += k;
-		n -= k;
-		if (t->have == 512) {
-			t->have = 0;
-			if ((ret = tarck_header(t, err)) < 0)
-				return ret;
-		}
-	}
-	return 0;
-}
-
 /* ---- tar callback ---- */
+
+/* tarck runs ahead of libarchive by what libarchive holds unread: at most one
+ * callback buffer (IN_BUF) past its largest read-ahead (a pax header), so
+ * fewer than 700 headers of 512 bytes. Four times that is refused. */
+#define TAR_AHEAD_MAX (4 * ((IN_BUF + HERO_TARCK_PAX_MAX) / 512 + 16))
+
+/* N decompressed bytes at P go to the tar parsers: the ratio cap, then tarck. */
+static int tar_take(struct hero_areader *r, const uint8_t *p, size_t n, struct hero_error *err)
+{
+	if (r->z.produced > (64u << 20) && r->z.produced / (r->z.consumed + 1) > r->lim.max_ratio)
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: compression ratio above %u",
+				  r->lim.max_ratio);
+	return hero_tarck_feed(&r->tck, p, n, err);
+}
 
 static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 {
@@ -632,15 +375,31 @@ static la_ssize_t tar_read_cb(struct archive *a, void *ctx, const void **buf)
 	ssize_t n = zin_read(&r->z, r->obuf, IN_BUF, &r->cb_err);
 	if (n < 0)
 		return -1;
-	if (r->z.produced > (64u << 20) && r->z.produced / (r->z.consumed + 1) > r->lim.max_ratio) {
-		hero_error(&r->cb_err, HERO_EINTEGRITY, "archive refused: compression ratio above %u",
-			   r->lim.max_ratio);
-		return -1;
-	}
-	if (tarck_feed(&r->tck, r->obuf, (size_t)n, &r->cb_err) < 0)
+	if (tar_take(r, r->obuf, (size_t)n, &r->cb_err) < 0)
 		return -1;
 	*buf = r->obuf;
 	return n;
+}
+
+/* The entry libarchive just returned must be the one tarck recorded next:
+ * its first header block (the pax header, if any) at the same offset of the
+ * tar stream, the same size, the same type. A disagreement means one parser
+ * reads headers where the other reads data. */
+static int tar_agree(struct hero_areader *r, struct archive_entry *e, struct hero_error *err)
+{
+	const struct hero_tarck_rec *t = hero_tarck_peek(&r->tck);
+	la_int64_t pos = archive_read_header_position(r->tar), size = archive_entry_size(e);
+	int dir = archive_entry_filetype(e) == AE_IFDIR;
+	r->tar_entries++;
+	if (!t || pos < 0 || (uint64_t)pos != t->off || size < 0 || (uint64_t)size != t->size || dir != t->dir) {
+		char q[256];
+		hero_path_quote(archive_entry_pathname(e) ? archive_entry_pathname(e) : "?", q, sizeof q);
+		r->failed = 1;
+		return hero_error(err, HERO_EINTEGRITY, "archive refused: the tar parsers disagree at entry %llu ('%s')",
+				  (unsigned long long)r->tar_entries, q);
+	}
+	hero_tarck_take(&r->tck);
+	return 0;
 }
 
 static int tar_error(struct hero_areader *r, const char *what, struct hero_error *err)
@@ -775,6 +534,7 @@ int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_area
 	r->scratch = malloc(IN_BUF);
 	r->z.dctx = ZSTD_createDCtx();
 	r->index_budget = 64 << 10;
+	hero_tarck_init(&r->tck, TAR_AHEAD_MAX);
 	if (!r->z.buf || !r->obuf || !r->scratch || !r->z.dctx || hero_claims_init(&r->claims) < 0) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
@@ -882,6 +642,9 @@ int hero_areader_manifest(struct hero_areader *r, const char **json, size_t *len
 	int rc = archive_read_next_header(r->tar, &e);
 	if (rc != ARCHIVE_OK)
 		return tar_error(r, "cannot read the manifest", err);
+	int ret = tar_agree(r, e, err);
+	if (ret < 0)
+		return ret;
 	if (strcmp(archive_entry_pathname(e), HERO_MANIFEST_PATH) != 0 ||
 	    archive_entry_filetype(e) != AE_IFREG)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: first entry is not the manifest");
@@ -896,7 +659,7 @@ int hero_areader_manifest(struct hero_areader *r, const char **json, size_t *len
 		return tar_error(r, "cannot read the manifest", err);
 	r->manifest[size] = '\0';
 	r->manifest_len = (size_t)size;
-	int ret = check_manifest(r, err);
+	ret = check_manifest(r, err);
 	if (ret < 0)
 		return ret;
 	*json = r->manifest;
@@ -1170,11 +933,12 @@ static int finish_stream(struct hero_areader *r, struct hero_error *err)
 			return -err->code;
 		if (n == 0)
 			break;
-		if (tarck_feed(&r->tck, r->scratch, (size_t)n, err) < 0)
+		if (tar_take(r, r->scratch, (size_t)n, err) < 0)
 			return -err->code;
 	}
-	if (r->tck.st != T_END)
+	if (r->tck.st != HERO_TARCK_END)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: the tar archive does not end with two zero blocks");
+	/* each entry libarchive returned matched tarck's next record (tar_agree): tarck found no more */
 	if (r->tck.entries != r->n_seen + 2)
 		return hero_error(err, HERO_EINTEGRITY, "archive damaged: %llu tar headers for %llu entries",
 				  (unsigned long long)r->tck.entries, (unsigned long long)r->n_seen + 2);
@@ -1234,6 +998,8 @@ int hero_areader_next(struct hero_areader *r, struct hero_aentry *out, struct he
 		ret = tar_error(r, "cannot read entry header", err);
 		goto fail;
 	}
+	if ((ret = tar_agree(r, e, err)) < 0)
+		goto fail;
 	char *path = strdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
 	if (!path) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
@@ -1324,7 +1090,6 @@ void hero_areader_free(struct hero_areader *r)
 		free(r->seen[i].path);
 	free(r->seen);
 	hero_claims_release(&r->claims);
-	free(r->tck.pax);
-	free(r->tck.pax_path);
+	hero_tarck_release(&r->tck);
 	free(r);
 }

@@ -3,7 +3,8 @@
  * Every single-bit flip and every truncation of a small signed archive is
  * refused with the integrity code (never accepted, never another code); the
  * path rules and the collision keys refuse what docs/security.md says; the
- * fault knob behaves as documented. */
+ * two tar parsers are held to the same entry boundaries; the fault knob
+ * behaves as documented. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,14 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <zstd.h>
 
 #include "hero/archive.h"
 #include "hero/keys.h"
 #include "internal.h"
+#include "tarck.h"
 
 struct fixture {
 	struct hero_seckey *sk;
@@ -215,6 +219,208 @@ static void test_untrusted_signer_is_refused_before_the_body(void **state)
 	close(fd);
 }
 
+/* ---- the two tar parsers ---- */
+
+struct tarbuf {
+	uint8_t *p;
+	size_t n;
+};
+
+static void tar_put(struct tarbuf *t, const void *p, size_t n)
+{
+	t->p = realloc(t->p, t->n + n);
+	assert_non_null(t->p);
+	if (n)
+		memcpy(t->p + t->n, p, n);
+	t->n += n;
+}
+
+static void tar_zeros(struct tarbuf *t, size_t n)
+{
+	static const uint8_t z[512];
+	while (n) {
+		size_t k = n < sizeof z ? n : sizeof z;
+		tar_put(t, z, k);
+		n -= k;
+	}
+}
+
+/* A ustar header of TYPE for NAME declaring SIZE, then DATA (LEN bytes) padded to a block. */
+static void tar_entry(struct tarbuf *t, const char *name, char type, size_t size, const void *data, size_t len)
+{
+	uint8_t b[512] = { 0 };
+	unsigned sum = 0;
+	snprintf((char *)b, 100, "%s", name);
+	memcpy(b + 100, "0000644", 8);
+	memcpy(b + 108, "0000000", 8);
+	memcpy(b + 116, "0000000", 8);
+	snprintf((char *)b + 124, 12, "%011zo", size);
+	memcpy(b + 136, "15000000000", 12);
+	b[156] = (uint8_t)type;
+	memcpy(b + 257, "ustar", 6);
+	memcpy(b + 263, "00", 2);
+	memset(b + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += b[i];
+	snprintf((char *)b + 148, 8, "%06o", sum);
+	tar_put(t, b, 512);
+	tar_put(t, data, len);
+	tar_zeros(t, (512 - len % 512) % 512);
+}
+
+/* The tar stream TAR (N bytes) as a signed archive of ID: header, one zstd frame, signature. */
+static uint8_t *seal_tar(struct fixture *f, const uint8_t id[HERO_ID_BYTES], const uint8_t *tar, size_t n,
+			 size_t *out_len)
+{
+	size_t cap = HERO_HEADER_FRAME + ZSTD_compressBound(n) + HERO_SIG_FRAME;
+	uint8_t *out = calloc(1, cap), prehash[64];
+	assert_non_null(out);
+	struct hero_pubkey pk;
+	hero_seckey_pubkey(f->sk, &pk);
+	hero_put32(out, HERO_MAGIC_HEADER);
+	hero_put32(out + 4, HERO_HEADER_FRAME - 8);
+	memcpy(out + 8, "HEROSNAP", 8);
+	out[16] = 1;
+	memcpy(out + 24, id, HERO_ID_BYTES);
+	memcpy(out + 40, pk.keyid, HERO_KEYID_BYTES);
+	size_t z = ZSTD_compress(out + HERO_HEADER_FRAME, cap - HERO_HEADER_FRAME - HERO_SIG_FRAME, tar, n, 3);
+	assert_false(ZSTD_isError(z));
+	size_t len = HERO_HEADER_FRAME + z;
+	crypto_generichash(prehash, sizeof prehash, out, len, NULL, 0);
+	uint8_t *sig = out + len;
+	hero_put32(sig, HERO_MAGIC_SIG);
+	hero_put32(sig + 4, HERO_SIG_FRAME - 8);
+	memcpy(sig + 8, "ED", 2);
+	memcpy(sig + 10, pk.keyid, HERO_KEYID_BYTES);
+	struct hero_error err = HERO_ERROR_INIT;
+	assert_int_equal(hero_sign_prehash(f->sk, prehash, sig + 18, &err), 0);
+	*out_len = len + HERO_SIG_FRAME;
+	return out;
+}
+
+/* A regular entry named var/a/x/ whose data is the header of var/a/smuggled,
+ * sized to swallow the entry var/a/e that follows. libarchive takes var/a/x/
+ * for a directory (no data) and reads var/a/smuggled; tarck reads var/a/x/
+ * and var/a/e: both count the same number of entries, and the index lists
+ * what libarchive reads. Signed with the trusted key. */
+static uint8_t *smuggling_archive(struct fixture *f, size_t *len)
+{
+	uint8_t id[HERO_ID_BYTES];
+	char hex[2 * HERO_ID_BYTES + 1], m[512], idx[1024], sum[65];
+	struct tarbuf t = { 0 }, e = { 0 }, d = { 0 };
+	randombytes_buf(id, sizeof id);
+	hero_hex(id, sizeof id, hex);
+	int n = snprintf(m, sizeof m,
+			 "{\"format\":\"hero-archive\",\"format_version\":\"1.0\",\"archive_id\":\"%s\","
+			 "\"encrypted\":false,\"services\":[]}",
+			 hex);
+	tar_entry(&e, "var/a/e", '0', 1, "e", 1);
+	tar_entry(&d, "var/a/smuggled", '0', e.n, NULL, 0);
+	uint8_t h[32];
+	crypto_generichash(h, sizeof h, e.p, e.n, NULL, 0);
+	hero_hex(h, sizeof h, sum);
+	int k = snprintf(idx, sizeof idx,
+			 "{\"archive_id\":\"%s\",\"entries\":["
+			 "{\"path\":\"var/a\",\"type\":\"dir\",\"service\":\"svc\",\"context\":\"root\"},"
+			 "{\"path\":\"var/a/x\",\"type\":\"dir\",\"service\":\"svc\",\"context\":\"root\"},"
+			 "{\"path\":\"var/a/smuggled\",\"type\":\"file\",\"service\":\"svc\",\"context\":\"root\","
+			 "\"size\":%zu,\"blake2b\":\"%s\"}]}",
+			 hex, e.n, sum);
+	tar_entry(&t, HERO_MANIFEST_PATH, '0', (size_t)n, m, (size_t)n);
+	tar_entry(&t, "var/a", '5', 0, NULL, 0);
+	tar_entry(&t, "var/a/x/", '0', d.n, d.p, d.n);
+	tar_put(&t, e.p, e.n);
+	tar_entry(&t, HERO_INDEX_PATH, '0', (size_t)k, idx, (size_t)k);
+	tar_zeros(&t, 1024);
+	uint8_t *arc = seal_tar(f, id, t.p, t.n, len);
+	free(t.p);
+	free(e.p);
+	free(d.p);
+	return arc;
+}
+
+static void test_regular_entry_named_like_a_directory_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	size_t len;
+	int entries;
+	uint8_t *arc = smuggling_archive(f, &len);
+	assert_int_equal(read_all(f, arc, len, &err, &entries), -HERO_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "tar entry 'var/a/x/': regular file whose name ends in '/'"));
+	assert_null(strchr(err.msg, '\n'));
+	free(arc);
+}
+
+/* With a fault that shifts tarck's record of the third entry by a block, the
+ * reader refuses an intact archive at that entry: each entry libarchive
+ * returns is compared with tarck's record, not only the count. Run in a child:
+ * the fault knob arms one point per process. */
+static void test_entry_boundaries_are_compared(void **state)
+{
+	struct fixture *f = *state;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct hero_error err = HERO_ERROR_INIT;
+		int entries;
+		setenv("HERO_FAULT", "tarck-record:3:eio", 1);
+		int ret = read_all(f, f->arc, f->len, &err, &entries);
+		if (ret != -HERO_EINTEGRITY ||
+		    !strstr(err.msg, "archive refused: the tar parsers disagree at entry 3 ('var/a/one.txt')")) {
+			fprintf(stderr, "returned %d: %s\n", ret, err.msg);
+			_exit(1);
+		}
+		_exit(0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* tarck's records: where each entry's first header block starts (its pax
+ * header, if any), size, type, path; and the cap on records not yet taken. */
+static void test_tarck_records(void **state)
+{
+	(void)state;
+	struct tarbuf t = { 0 };
+	const char pax[] = "17 path=var/long\n";
+	tar_entry(&t, "PaxHeader/x", 'x', sizeof pax - 1, pax, sizeof pax - 1);
+	tar_entry(&t, "var/short", '0', 600, NULL, 0);
+	tar_zeros(&t, 1024); /* the data of var/short, padded */
+	tar_entry(&t, "var/d", '5', 0, NULL, 0);
+	tar_entry(&t, "var/f", '0', 1, "f", 1);
+	tar_zeros(&t, 1024);
+	struct hero_tarck ck;
+	struct hero_error err = HERO_ERROR_INIT;
+	hero_tarck_init(&ck, 8);
+	for (size_t i = 0; i < t.n; i += 100) /* in pieces that straddle blocks */
+		assert_int_equal(hero_tarck_feed(&ck, t.p + i, t.n - i < 100 ? t.n - i : 100, &err), 0);
+	assert_int_equal(ck.st, HERO_TARCK_END);
+	const struct hero_tarck_rec *r = hero_tarck_peek(&ck);
+	assert_non_null(r);
+	assert_true(r->off == 0 && r->size == 600 && !r->dir);
+	assert_string_equal(r->path, "var/long");
+	hero_tarck_take(&ck);
+	r = hero_tarck_peek(&ck);
+	assert_true(r->off == 2560 && r->size == 0 && r->dir);
+	assert_string_equal(r->path, "var/d");
+	hero_tarck_take(&ck);
+	r = hero_tarck_peek(&ck);
+	assert_true(r->off == 3072 && r->size == 1 && !r->dir);
+	hero_tarck_take(&ck);
+	assert_null(hero_tarck_peek(&ck));
+	assert_true(ck.end_off == 4096);
+	hero_tarck_release(&ck);
+
+	hero_tarck_init(&ck, 2); /* three entries, none taken */
+	assert_int_equal(hero_tarck_feed(&ck, t.p, t.n, &err), -HERO_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "more than 2 tar headers ahead of libarchive"));
+	hero_tarck_release(&ck);
+	free(t.p);
+}
+
 /* ---- paths ---- */
 
 static void expect_path(const char *path, const char *why)
@@ -380,6 +586,9 @@ int main(void)
 		cmocka_unit_test(test_every_truncation_is_refused),
 		cmocka_unit_test(test_trailing_bytes_are_refused),
 		cmocka_unit_test(test_untrusted_signer_is_refused_before_the_body),
+		cmocka_unit_test(test_regular_entry_named_like_a_directory_is_refused),
+		cmocka_unit_test(test_entry_boundaries_are_compared),
+		cmocka_unit_test(test_tarck_records),
 		cmocka_unit_test(test_path_rules),
 		cmocka_unit_test(test_path_quote_is_one_safe_line),
 		cmocka_unit_test(test_claims),
