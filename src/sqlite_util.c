@@ -572,6 +572,8 @@ int hero_sqlite_check(const char *path, const char *name, const struct hero_dbch
 				 rc > 0 ? " in table " : ": ", rc > 0 ? res : sqlite3_errmsg(db));
 		goto out;
 	}
+	if ((ret = check_schema_code(db, name, err)) < 0)
+		goto out;
 	if (want && want->user_version >= 0) {
 		rc = first_row_text(db, "PRAGMA user_version", res, sizeof res);
 		if (rc <= 0) {
@@ -585,9 +587,8 @@ int hero_sqlite_check(const char *path, const char *name, const struct hero_dbch
 			goto out;
 		}
 	}
-	if (want && want->reference && (ret = check_allowed(db, want->reference, name, err)) < 0)
-		goto out;
-	ret = check_schema_code(db, name, err);
+	if (want && want->reference)
+		ret = check_allowed(db, want->reference, name, err);
 out:
 	sqlite3_close(db);
 	return ret;
