@@ -736,6 +736,24 @@ ITEM(pax_global)
 	raw_entry(g, "pax_global_header", 'g', 12, "12 path=/x\n", 12);
 	done(g);
 }
+ITEM(regular_slash_with_data)
+{
+	/* a regular entry named x/ whose data is a header sized to swallow the next
+	 * entry: libarchive reads x/ as a directory, then smuggled; a parser that
+	 * skips the data reads x/, then e. The counts agree; the index lists
+	 * what libarchive reads. */
+	struct gen e = { 0 }, d = { 0 };
+	raw_entry(&e, FILES "e", '0', 1, "e", 1);
+	raw_entry(&d, FILES "smuggled", '0', e.tar.n, NULL, 0);
+	base(g);
+	raw_entry(g, FILES "x/", '0', d.tar.n, d.tar.p, d.tar.n);
+	put(&g->tar, e.tar.p, e.tar.n);
+	index_add(g, FILES "x", "dir", "hero_foundry", NULL, 0);
+	index_add(g, FILES "smuggled", "file", "hero_foundry", e.tar.p, e.tar.n);
+	free(e.tar.p);
+	free(d.tar.p);
+	done(g);
+}
 ITEM(bad_checksum)
 {
 	base(g);
@@ -1067,6 +1085,7 @@ static const struct item items[] = {
 	I(pax_unknown_key, 3, "is not allowed"),
 	I(gnu_longname, 3, "type 'L' refused"),
 	I(pax_global, 3, "type 'g' refused"),
+	I(regular_slash_with_data, 3, "regular file whose name ends in '/'"),
 	I(bad_checksum, 3, "checksum mismatch"),
 	I(gnu_magic, 3, "not a POSIX ustar header"),
 	I(lone_zero_block, 3, "lone zero block"),
