@@ -4,6 +4,7 @@
 S=$T/src D=$T/dst A=$T/a.hsnap DBW=$HERO_BUILD/tests/hero-dbwriter
 expect_code 0 "$SAMPLE" --root "$S" --size 2M --contexts root,geomind --seed 9
 DB=$S/var/hero_osis/root/ledger.db
+sqlite3 "$DB" 'PRAGMA user_version=3' # the schema hero_osis declares
 "$DBW" "$DB" --seconds 30 --ready "$T/ready" --interval 0 &
 pid=$!
 at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"

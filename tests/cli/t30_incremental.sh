@@ -55,7 +55,8 @@ tick
 
 echo "== increment 3: a context gone, one added, a file replaced by a directory"
 rm -rf "$S/var/hero_books/bob"
-mkdir -p "$S/var/hero_collab/carol" && cp "$S/var/hero_collab/alice/collab.db" "$S/var/hero_collab/carol/collab.db"
+mkdir -p "$S/var/hero_collab/carol" &&
+	sqlite3 "$S/var/hero_collab/alice/collab.db" ".backup '$S/var/hero_collab/carol/collab.db'"
 rm "$S/$F/alice/documents/note-0003.md" && mkdir "$S/$F/alice/documents/note-0003.md" &&
 	echo inside >"$S/$F/alice/documents/note-0003.md/part.md"
 expect_code 0 hero-snap -s "$KEYS/test.key" --root "$S" -o "$A/3-inc.hsnap" --parent "$A/2-inc.hsnap" --json
