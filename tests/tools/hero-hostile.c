@@ -464,7 +464,7 @@ static void *make_db(const char *sql, size_t *len)
 	return p;
 }
 
-#define GOOD_DB "CREATE TABLE o(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO o(v) VALUES ('a'),('b');"
+#define GOOD_DB "PRAGMA user_version=3; CREATE TABLE o(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO o(v) VALUES ('a'),('b');"
 
 /* ---- the corpus ---- */
 
@@ -919,7 +919,7 @@ static void with_db(struct gen *g, void *d, size_t n)
 	done(g);
 	free(d);
 }
-#define BIG_DB "CREATE TABLE o(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 2000) INSERT INTO o(v) SELECT printf('%0100d', i) FROM c; CREATE INDEX ov ON o(v);"
+#define BIG_DB "PRAGMA user_version=3; CREATE TABLE o(id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i < 2000) INSERT INTO o(v) SELECT printf('%0100d', i) FROM c; CREATE INDEX ov ON o(v);"
 ITEM(db_corrupt_page)
 {
 	size_t n;
