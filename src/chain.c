@@ -200,7 +200,7 @@ void hero_set_scan_warn(void (*fn)(void *ctx, const char *line), void *ctx)
 static const char *kind_name(mode_t m)
 {
 	return S_ISFIFO(m) ? "fifo" : S_ISSOCK(m) ? "socket" : S_ISCHR(m) ? "character device" : S_ISBLK(m) ? "block device"
-	       : S_ISDIR(m) ? "directory" : "not a file";
+	       : S_ISDIR(m) ? "directory" : "other type";
 }
 
 static void skip_warn(const char *path, mode_t m)
