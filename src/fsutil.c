@@ -90,25 +90,109 @@ int hero_fsync_path(const char *path, struct hero_error *err)
 	return ret;
 }
 
-static int rm_children(int fd, const char *name, struct hero_error *err)
+int hero_open_parent(int fd, dev_t dev, ino_t ino)
 {
-	DIR *d = fdopendir(fd);
+	int p = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (p < 0)
+		return -1;
+	struct stat st;
+	int e = fstat(p, &st) < 0 ? errno : st.st_dev != dev || st.st_ino != ino ? ESTALE : 0;
+	if (e) {
+		close(p);
+		errno = e;
+		return -1;
+	}
+	return p;
+}
+
+int hero_names_push(struct hero_names *l, const char *name, mode_t mode)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct hero_name *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return -1;
+		l->v = v;
+		l->cap = cap;
+	}
+	if (!(l->v[l->n].name = strdup(name)))
+		return -1;
+	l->v[l->n++].mode = mode;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(((const struct hero_name *)a)->name, ((const struct hero_name *)b)->name);
+}
+
+void hero_names_sort(struct hero_names *l)
+{
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof *l->v, cmp_name);
+}
+
+void hero_names_release(struct hero_names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+/* One directory on the way down: its subdirectories still to remove, and
+ * its identity, checked when coming back up through "..". */
+struct rm_level {
+	struct hero_names sub;
+	size_t pos;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Remove what is not a directory in FD (NAME in messages); list the
+ * subdirectories into L, sorted. */
+static int rm_scan(int fd, const char *name, struct rm_level *l, struct hero_error *err)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", name);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	int lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	if (!d) {
-		close(fd);
+		if (lfd >= 0)
+			close(lfd);
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot list '%s'", name);
 	}
 	int ret = 0;
 	struct dirent *de;
-	while ((de = readdir(d))) {
+	while (ret == 0 && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if ((ret = hero_rmtree_at(dirfd(d), de->d_name, err)) < 0)
-			break;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", de->d_name);
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (hero_names_push(&l->sub, de->d_name, st.st_mode) < 0)
+				ret = hero_error(err, HERO_EFAIL, "out of memory");
+			continue;
+		}
+		hero_fault("rmtree");
+		if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", de->d_name);
 	}
 	closedir(d);
+	hero_names_sort(&l->sub);
 	return ret;
 }
 
+/* Depth first with the levels on the heap and one directory open at a time
+ * (plus DFD): any depth takes bounded stack and descriptors. Coming back up
+ * goes through "..", checked against the identity recorded on the way down:
+ * a tree moved meanwhile stops the removal rather than letting it wander. */
 int hero_rmtree_at(int dfd, const char *name, struct hero_error *err)
 {
 	struct stat st;
@@ -117,19 +201,69 @@ int hero_rmtree_at(int dfd, const char *name, struct hero_error *err)
 			return 0;
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", name);
 	}
-	if (S_ISDIR(st.st_mode)) {
-		int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", name);
-		int ret = rm_children(fd, name, err);
-		if (ret < 0)
-			return ret;
-		if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+	if (!S_ISDIR(st.st_mode)) {
+		hero_fault("rmtree");
+		if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
 			return hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", name);
 		return 0;
 	}
-	hero_fault("rmtree");
-	if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", name);
+	struct rm_level *lv = calloc(16, sizeof *lv);
+	size_t depth = 1, cap = 16;
+	int ret = lv ? rm_scan(fd, name, &lv[0], err) : hero_error(err, HERO_EFAIL, "out of memory");
+	while (ret == 0 && depth > 0) {
+		struct rm_level *l = &lv[depth - 1];
+		const char *here = depth > 1 ? lv[depth - 2].sub.v[lv[depth - 2].pos - 1].name : name;
+		if (l->pos < l->sub.n) {
+			const char *sub = l->sub.v[l->pos++].name;
+			if (depth == cap) {
+				struct rm_level *v = realloc(lv, 2 * cap * sizeof *v);
+				if (!v) {
+					ret = hero_error(err, HERO_EFAIL, "out of memory");
+					break;
+				}
+				memset(v + cap, 0, cap * sizeof *v);
+				lv = v;
+				cap *= 2;
+				l = &lv[depth - 1];
+			}
+			int sfd = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sfd < 0) {
+				if (errno == ENOENT)
+					continue;
+				ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", sub);
+				break;
+			}
+			close(fd);
+			fd = sfd;
+			ret = rm_scan(fd, sub, &lv[depth++], err);
+			continue;
+		}
+		/* every child of HERE is gone: go up and remove it */
+		hero_names_release(&l->sub);
+		l->pos = 0;
+		if (--depth == 0)
+			break;
+		int up = hero_open_parent(fd, lv[depth - 1].dev, lv[depth - 1].ino);
+		if (up < 0) {
+			ret = errno == ESTALE ? hero_error(err, HERO_EFAIL, "'%s' was moved while it was removed", here)
+					      : hero_error_errno(err, HERO_EFAIL, errno, "cannot open the parent of '%s'", here);
+			break;
+		}
+		close(fd);
+		fd = up;
+		if (unlinkat(fd, here, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", here);
+	}
+	close(fd);
+	for (size_t i = 0; lv && i < cap; i++)
+		hero_names_release(&lv[i].sub);
+	free(lv);
+	if (ret < 0)
+		return ret;
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot remove '%s'", name);
 	return 0;
 }

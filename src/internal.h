@@ -15,6 +15,16 @@
 #define HERO_HEADER_FRAME 56
 #define HERO_SIG_FRAME 82
 
+/* The most path components an archive entry may have (formats/hero-archive-v1.md
+ * section 2.3): hero-snap refuses a deeper tree, the reader a deeper entry.
+ * Trees on disk may be deeper; what walks them (carry-over, rmtree) takes
+ * bounded stack and descriptors at any depth. */
+#define HERO_MAX_DEPTH 1024
+/* The longest entry path in bytes, the reader's default cap (max_path). */
+#define HERO_MAX_PATH 4096
+#define HERO_STR_(x) #x
+#define HERO_STR(x) HERO_STR_(x)
+
 static inline void hero_put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)v;
@@ -54,8 +64,27 @@ static inline uint64_t hero_get64(const uint8_t *p)
 int hero_write_all(int fd, const void *buf, size_t n, const char *what, struct hero_error *err);
 /* Read up to N bytes, retrying on EINTR and short reads; returns bytes read (< N only at EOF). */
 ssize_t hero_read_full(int fd, void *buf, size_t n);
-/* Remove NAME under DIRFD recursively, never following symlinks. A missing NAME is fine. */
+/* Remove NAME under DIRFD and everything beneath it, never following symlinks.
+ * A missing NAME is fine. Any depth: the stack and the descriptors it takes
+ * stay bounded (one directory open at a time). */
 int hero_rmtree_at(int dirfd, const char *name, struct hero_error *err);
+/* Open the parent ("..") of the directory at FD and check that it is the
+ * directory (DEV, INO) seen on the way down: -1 with errno set otherwise,
+ * ESTALE when it is another directory (the tree was moved meanwhile). */
+int hero_open_parent(int fd, dev_t dev, ino_t ino);
+/* A growable list of names (with a mode each), for walking trees of any
+ * depth with the levels on the heap. */
+struct hero_name {
+	char *name;
+	mode_t mode;
+};
+struct hero_names {
+	struct hero_name *v;
+	size_t n, cap;
+};
+int hero_names_push(struct hero_names *l, const char *name, mode_t mode); /* -1 when out of memory */
+void hero_names_sort(struct hero_names *l);
+void hero_names_release(struct hero_names *l);
 /* fsync FD; any failure is fatal (never retried). WHAT names it. */
 int hero_fsync(int fd, const char *what, struct hero_error *err);
 /* fsync the directory at PATH. */

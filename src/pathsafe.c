@@ -100,7 +100,7 @@ int hero_path_check(const char *path, const struct hero_limits *lim, struct hero
 	if (!strcmp(path, ".hero") || !strncmp(path, ".hero/", 6))
 		return bad(err, path, "reserved name");
 	const unsigned char *s = (const unsigned char *)path;
-	size_t comp = 0;
+	size_t comp = 0, depth = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i == len || s[i] == '/') {
 			const char *start = path + i - comp;
@@ -110,6 +110,8 @@ int hero_path_check(const char *path, const struct hero_limits *lim, struct hero
 				return bad(err, path, "'.' or '..' component");
 			if (comp > lim->max_component)
 				return bad(err, path, "component too long");
+			if (++depth > HERO_MAX_DEPTH)
+				return bad(err, path, "more than " HERO_STR(HERO_MAX_DEPTH) " levels");
 			comp = 0;
 			continue;
 		}

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,10 +96,53 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The directory to reach PATH (relative to the root) from, and in *BASE the
+ * name to give the kernel there: the root and PATH itself, or for a path the
+ * kernel refuses in one call (PATH_MAX bytes or more) its parent, opened,
+ * and its last component. The parent is never that long: the walk refuses a
+ * path longer than the archive format takes before it descends into it.
+ * -1 with errno set on failure; close the result unless it is the root. */
+static int reach(struct walk *w, const char *path, const char **base)
+{
+	*base = path;
+	if (strlen(path) < PATH_MAX)
+		return w->rootfd;
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, (size_t)(slash - path)) : NULL;
+	if (!dir) {
+		errno = slash ? ENOMEM : ENAMETOOLONG;
+		return -1;
+	}
+	*base = slash + 1;
+	int fd = openat(w->rootfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	free(dir);
+	return fd;
+}
+
+static int stat_at(struct walk *w, const char *path, struct stat *st)
+{
+	const char *base;
+	int dfd = reach(w, path, &base);
+	int ret = dfd < 0 ? -1 : fstatat(dfd, base, st, AT_SYMLINK_NOFOLLOW);
+	if (dfd >= 0 && dfd != w->rootfd) {
+		int e = errno;
+		close(dfd);
+		errno = e;
+	}
+	return ret;
+}
+
 /* Sorted names in directory PATH (relative to the root), without . and .. */
 static int list_dir(struct walk *w, const char *path, struct hero_strlist *out)
 {
-	int fd = openat(w->rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	const char *base;
+	int dfd = reach(w, path, &base);
+	int fd = dfd < 0 ? -1 : openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0 && dfd != w->rootfd) {
+		int e = errno;
+		close(dfd);
+		errno = e;
+	}
 	if (fd < 0)
 		return hero_error_errno(w->err, HERO_EFAIL, errno, "cannot open directory '%s'", path);
 	DIR *d = fdopendir(fd);
@@ -168,10 +212,34 @@ out:
 	return ret;
 }
 
+/* What the archive format takes (formats/hero-archive-v1.md section 2.3):
+ * at most HERO_MAX_DEPTH components and 4096 bytes. Checked before a
+ * directory is entered, so the walk's recursion is bounded by the cap. */
+static int check_fits(struct walk *w, const char *path, int isdir)
+{
+	char q[200];
+	size_t depth = 1;
+	for (const char *p = path; *p; p++)
+		depth += *p == '/';
+	if (depth > HERO_MAX_DEPTH) {
+		hero_path_quote(path, q, sizeof q);
+		return hero_error(w->err, HERO_EFAIL,
+				  "%s '%s' is more than %d levels deep: the archive format caps depth at %d (move or flatten it, or exclude it in the service's manifest)",
+				  isdir ? "directory" : "file", q, HERO_MAX_DEPTH, HERO_MAX_DEPTH);
+	}
+	if (strlen(path) > HERO_MAX_PATH) {
+		hero_path_quote(path, q, sizeof q);
+		return hero_error(w->err, HERO_EFAIL,
+				  "path '%s' is longer than %d bytes: the archive format caps paths at %d bytes (move or rename it, or exclude it in the service's manifest)",
+				  q, HERO_MAX_PATH, HERO_MAX_PATH);
+	}
+	return 0;
+}
+
 static int walk_path(struct walk *w, const char *path, const char *context, int top)
 {
 	struct stat st;
-	if (fstatat(w->rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (stat_at(w, path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0; /* vanished, or a declared path that does not exist here */
 		return hero_error_errno(w->err, HERO_EFAIL, errno, "cannot stat '%s'", path);
@@ -181,12 +249,16 @@ static int walk_path(struct walk *w, const char *path, const char *context, int 
 	if (S_ISDIR(st.st_mode)) {
 		if (!top && !hero_state_match(w->st, base, 1))
 			return 0;
-		return walk_dir(w, path, &st, context);
+		int ret = check_fits(w, path, 1);
+		return ret < 0 ? ret : walk_dir(w, path, &st, context);
 	}
 	if (!S_ISREG(st.st_mode))
 		return push_skip(w->p, w->svc, path, S_ISLNK(st.st_mode) ? "symlink" : "special file", w->err);
 	if (!top && !hero_state_match(w->st, base, 0))
 		return 0;
+	int ret = check_fits(w, path, 0);
+	if (ret < 0)
+		return ret;
 	if (w->st->type == HERO_STATE_SQLITE) {
 		if (is_sidecar(base))
 			return 0; /* captured through the database itself */
@@ -365,8 +437,13 @@ int hero_pattern_covers(const char *pattern, const char *path, const char *conte
 		}
 		if (!strncmp(a, "{context}", 9)) {
 			size_t n = strcspn(b, "/");
-			if (n == 0 || (context && (strlen(context) != n || strncmp(b, context, n) != 0)))
+			char comp[65];
+			if (n == 0 || n >= sizeof comp || (context && (strlen(context) != n || strncmp(b, context, n) != 0)))
 				return 0;
+			memcpy(comp, b, n);
+			comp[n] = '\0';
+			if (!hero_context_valid(comp))
+				return 0; /* {context} is one whole component that is a valid context name */
 			a += 9;
 			b += n;
 			continue;

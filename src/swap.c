@@ -147,62 +147,213 @@ int hero_swap_begin(struct hero_swap *s, const char *root, struct hero_error *er
 	return 0;
 }
 
+/* One directory on the way down a tree walked depth first: its
+ * subdirectories still to visit, and the identity of the directories
+ * (source and destination) checked when coming back up through "..". */
+struct level {
+	struct hero_names sub;
+	size_t pos;
+	size_t rel_len; /* length of its path in the carry's REL */
+	dev_t dev[2];
+	ino_t ino[2];
+};
+
+/* The stack of levels, on the heap: any depth takes bounded stack. */
+struct levels {
+	struct level *v;
+	size_t n, cap;
+};
+
+static struct level *level_push(struct levels *ls)
+{
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? 2 * ls->cap : 16;
+		struct level *v = realloc(ls->v, cap * sizeof *v);
+		if (!v)
+			return NULL;
+		ls->v = v;
+		ls->cap = cap;
+	}
+	struct level *l = &ls->v[ls->n++];
+	memset(l, 0, sizeof *l);
+	return l;
+}
+
+static void level_pop(struct levels *ls)
+{
+	hero_names_release(&ls->v[--ls->n].sub);
+}
+
+static void levels_release(struct levels *ls)
+{
+	while (ls->n)
+		level_pop(ls);
+	free(ls->v);
+	ls->v = NULL;
+	ls->cap = 0;
+}
+
+/* Record in L the identity of directory FD (I: 0 source, 1 destination). */
+static int level_id(struct level *l, int i, int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	l->dev[i] = st.st_dev;
+	l->ino[i] = st.st_ino;
+	return 0;
+}
+
+/* Carry-over, depth first and without recursion: only the current source
+ * and destination directories are open (besides the roots), and coming back
+ * up goes through "..", checked against the identity recorded on the way
+ * down, so a tree of any depth takes bounded stack and descriptors, and a
+ * tree moved meanwhile stops the carry instead of sending it elsewhere. The
+ * path relative to the root, for OWNED and for messages, is built on the
+ * heap: it may be longer than PATH_MAX and is never given to the kernel. */
 struct carry {
 	struct hero_swap *s;
 	int (*owned)(void *, const char *);
 	void *ctx;
 	uint64_t kept;
 	struct hero_error *err;
+	int rootfd;
+	int from, to;   /* the current directories */
+	char *rel;      /* the current path, relative to the root */
+	size_t rel_len, rel_cap;
+	struct levels ls;
 };
 
-static int carry_dir(struct carry *c, int from, int to, const char *rel);
-
-static int carry_one(struct carry *c, int from, int to, const char *rel, const char *name)
+/* REL becomes the path of NAME in the directory whose path is REL[0..BASE). */
+static int set_rel(struct carry *c, size_t base, const char *name)
 {
-	char path[8192];
-	int n = snprintf(path, sizeof path, "%s%s%s", rel, *rel ? "/" : "", name);
-	if (n < 0 || (size_t)n >= sizeof path)
-		return hero_error(c->err, HERO_EFAIL, "path too long under '%s'", rel);
-	if (!strcmp(path, MARKER) || c->owned(c->ctx, path))
-		return 0;
-	struct stat st;
-	if (fstatat(from, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", path);
-	if (!S_ISDIR(st.st_mode)) {
-		hero_fault("carry-entry");
-		if (linkat(from, name, to, name, 0) < 0)
-			return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot keep '%s'", path);
-		c->kept++;
-		return 0;
+	size_t n = strlen(name), need = base + 1 + n + 1;
+	if (need > c->rel_cap) {
+		size_t cap = c->rel_cap ? c->rel_cap : 256;
+		while (cap < need)
+			cap *= 2;
+		char *r = realloc(c->rel, cap);
+		if (!r)
+			return hero_error(c->err, HERO_EFAIL, "out of memory");
+		c->rel = r;
+		c->rel_cap = cap;
 	}
-	if (mkdirat(to, name, st.st_mode & 07777) < 0 && errno != EEXIST)
-		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot create '%s'", path);
-	int f = open_dir_at(from, name), t = open_dir_at(to, name);
-	int ret = f < 0 || t < 0 ? hero_error_errno(c->err, HERO_EFAIL, errno, "cannot open '%s'", path)
-				 : carry_dir(c, f, t, path);
-	if (f >= 0)
-		close(f);
-	if (t >= 0)
-		close(t);
-	return ret;
+	size_t o = base;
+	if (base)
+		c->rel[o++] = '/';
+	memcpy(c->rel + o, name, n + 1);
+	c->rel_len = o + n;
+	return 0;
 }
 
-static int carry_dir(struct carry *c, int from, int to, const char *rel)
+/* Link what is not a directory in the current directory into the
+ * destination, and list its subdirectories (not owned) into L, sorted. */
+static int carry_scan(struct carry *c, struct level *l)
 {
-	int dup_from = dup(from);
-	DIR *d = dup_from >= 0 ? fdopendir(dup_from) : NULL;
+	const char *label = l->rel_len ? c->rel : ".";
+	int lfd = openat(c->from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
 	if (!d) {
-		if (dup_from >= 0)
-			close(dup_from);
-		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot list '%s'", *rel ? rel : ".");
+		if (lfd >= 0)
+			close(lfd);
+		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot list '%s'", label);
 	}
 	int ret = 0;
 	struct dirent *de;
-	while (ret == 0 && (de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			ret = carry_one(c, from, to, rel, de->d_name);
+	while (ret == 0 && (de = readdir(d))) {
+		const char *name = de->d_name;
+		if (!strcmp(name, ".") || !strcmp(name, ".."))
+			continue;
+		if ((ret = set_rel(c, l->rel_len, name)) < 0)
+			break;
+		if (!strcmp(c->rel, MARKER) || c->owned(c->ctx, c->rel))
+			continue;
+		struct stat st;
+		if (fstatat(c->from, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", c->rel);
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (hero_names_push(&l->sub, name, st.st_mode) < 0)
+				ret = hero_error(c->err, HERO_EFAIL, "out of memory");
+			continue;
+		}
+		hero_fault("carry-entry");
+		if (linkat(c->from, name, c->to, name, 0) < 0) {
+			ret = hero_error_errno(c->err, HERO_EFAIL, errno, "cannot keep '%s'", c->rel);
+			break;
+		}
+		c->kept++;
+	}
 	closedir(d);
+	c->rel_len = l->rel_len;
+	c->rel[c->rel_len] = '\0';
+	hero_names_sort(&l->sub);
 	return ret;
+}
+
+/* Make the current directories the ones at NF and NT (closing the previous
+ * ones unless they are the roots). */
+static void carry_move(struct carry *c, int nf, int nt)
+{
+	if (c->from != c->rootfd)
+		close(c->from);
+	if (c->to != c->s->stagingfd)
+		close(c->to);
+	c->from = nf;
+	c->to = nt;
+}
+
+/* Descend into subdirectory SUB (mode MODE) of the current directory. */
+static int carry_down(struct carry *c, const struct level *parent, const char *sub, mode_t mode)
+{
+	int ret = set_rel(c, parent->rel_len, sub);
+	if (ret < 0)
+		return ret;
+	if (mkdirat(c->to, sub, mode & 07777) < 0 && errno != EEXIST)
+		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot create '%s'", c->rel);
+	int f = open_dir_at(c->from, sub), t = open_dir_at(c->to, sub);
+	if (f < 0 || t < 0) {
+		ret = hero_error_errno(c->err, HERO_EFAIL, errno, "cannot open '%s'", c->rel);
+		if (f >= 0)
+			close(f);
+		if (t >= 0)
+			close(t);
+		return ret;
+	}
+	carry_move(c, f, t);
+	struct level *l = level_push(&c->ls);
+	if (!l)
+		return hero_error(c->err, HERO_EFAIL, "out of memory");
+	l->rel_len = c->rel_len;
+	if (level_id(l, 0, c->from) < 0 || level_id(l, 1, c->to) < 0)
+		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", c->rel);
+	return carry_scan(c, l);
+}
+
+/* Leave the current directory (done) for its parent, the level below it. */
+static int carry_up(struct carry *c)
+{
+	level_pop(&c->ls);
+	struct level *p = &c->ls.v[c->ls.n - 1];
+	if (c->ls.n == 1) {
+		carry_move(c, c->rootfd, c->s->stagingfd);
+	} else {
+		int nf = hero_open_parent(c->from, p->dev[0], p->ino[0]);
+		int nt = nf >= 0 ? hero_open_parent(c->to, p->dev[1], p->ino[1]) : -1;
+		if (nf < 0 || nt < 0) {
+			int e = errno;
+			if (nf >= 0)
+				close(nf);
+			if (e == ESTALE)
+				return hero_error(c->err, HERO_EFAIL, "'%s' was moved while it was carried over", c->rel);
+			return hero_error_errno(c->err, HERO_EFAIL, e, "cannot open the parent of '%s'", c->rel);
+		}
+		carry_move(c, nf, nt);
+	}
+	c->rel_len = p->rel_len;
+	c->rel[c->rel_len] = '\0';
+	return 0;
 }
 
 int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel), void *ctx,
@@ -215,38 +366,103 @@ int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel
 	int rootfd = open_dir_at(s->parentfd, s->name);
 	if (rootfd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s/%s'", s->parent, s->name);
-	struct carry c = { s, owned, ctx, 0, err };
-	int ret = carry_dir(&c, rootfd, s->stagingfd, "");
+	struct carry c = { s, owned, ctx, 0, err, rootfd, rootfd, s->stagingfd, NULL, 0, 0, { 0 } };
+	struct level *l = level_push(&c.ls);
+	int ret = l && set_rel(&c, 0, "") == 0 ? carry_scan(&c, l) : hero_error(err, HERO_EFAIL, "out of memory");
+	while (ret == 0 && c.ls.n > 0) {
+		l = &c.ls.v[c.ls.n - 1];
+		if (l->pos < l->sub.n) {
+			const struct hero_name *sub = &l->sub.v[l->pos++];
+			ret = carry_down(&c, l, sub->name, sub->mode);
+		} else if (c.ls.n > 1) {
+			ret = carry_up(&c);
+		} else {
+			level_pop(&c.ls);
+		}
+	}
+	carry_move(&c, rootfd, s->stagingfd);
+	levels_release(&c.ls);
+	free(c.rel);
 	close(rootfd);
 	*kept = c.kept;
 	return ret;
 }
 
-/* fsync every directory of the tree at FD (files were fsync'd when written). */
-static int fsync_tree(int fd, const char *label, struct hero_error *err)
+/* fsync every directory of the tree at TOP (files were fsync'd when written),
+ * each after the directories beneath it; depth first with the levels on the
+ * heap and one directory open at a time besides TOP. */
+static int fsync_tree(int top, const char *label, struct hero_error *err)
 {
-	int dup_fd = dup(fd);
-	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-	if (!d) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return hero_error_errno(err, HERO_EFAIL, errno, "cannot list '%s'", label);
-	}
-	int ret = 0;
-	struct dirent *de;
-	while (ret == 0 && (de = readdir(d))) {
-		if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+	struct levels ls = { 0 };
+	int fd = top, ret = 0;
+	struct level *l = level_push(&ls);
+	if (!l || level_id(l, 0, fd) < 0)
+		ret = !l ? hero_error(err, HERO_EFAIL, "out of memory")
+			 : hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", label);
+	const char *here = label;
+	int scan = 1;
+	while (ret == 0 && ls.n > 0) {
+		l = &ls.v[ls.n - 1];
+		if (scan) {
+			/* list the subdirectories of HERE */
+			scan = 0;
+			int lfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+			if (!d) {
+				if (lfd >= 0)
+					close(lfd);
+				ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot list '%s'", here);
+				break;
+			}
+			struct dirent *de;
+			while (ret == 0 && (de = readdir(d)))
+				if (de->d_type == DT_DIR && strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+				    hero_names_push(&l->sub, de->d_name, 0) < 0)
+					ret = hero_error(err, HERO_EFAIL, "out of memory");
+			closedir(d);
+			hero_names_sort(&l->sub);
 			continue;
-		int sub = open_dir_at(fd, de->d_name);
-		if (sub < 0) {
-			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", de->d_name);
+		}
+		if (l->pos < l->sub.n) {
+			const char *sub = l->sub.v[l->pos++].name;
+			int sfd = open_dir_at(fd, sub);
+			if (sfd < 0) {
+				ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", sub);
+				break;
+			}
+			if (fd != top)
+				close(fd);
+			fd = sfd;
+			here = sub;
+			if (!(l = level_push(&ls)))
+				ret = hero_error(err, HERO_EFAIL, "out of memory");
+			else if (level_id(l, 0, fd) < 0)
+				ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot stat '%s'", sub);
+			scan = 1;
+			continue;
+		}
+		if ((ret = hero_fsync(fd, here, err)) < 0)
+			break;
+		level_pop(&ls);
+		if (ls.n == 0)
+			break;
+		l = &ls.v[ls.n - 1];
+		const char *up_name = ls.n > 1 ? ls.v[ls.n - 2].sub.v[ls.v[ls.n - 2].pos - 1].name : label;
+		int up = ls.n == 1 ? top : hero_open_parent(fd, l->dev[0], l->ino[0]);
+		if (up < 0) {
+			ret = errno == ESTALE ? hero_error(err, HERO_EFAIL, "'%s' was moved while it was synced", here)
+					      : hero_error_errno(err, HERO_EFAIL, errno, "cannot open the parent of '%s'", here);
 			break;
 		}
-		ret = fsync_tree(sub, de->d_name, err);
-		close(sub);
+		if (fd != top)
+			close(fd);
+		fd = up;
+		here = up_name;
 	}
-	closedir(d);
-	return ret ? ret : hero_fsync(fd, label, err);
+	if (fd != top)
+		close(fd);
+	levels_release(&ls);
+	return ret;
 }
 
 static int write_marker(struct hero_swap *s, struct hero_error *err)
