@@ -463,6 +463,14 @@ static void test_path_rules(void **state)
 	expect_path(".hero/x", "reserved");
 	expect_path(long_comp, "component too long");
 	expect_path(long_path, "too long");
+	char deep[2 * 1025 + 1];
+	for (int i = 0; i < 1025; i++)
+		memcpy(deep + 2 * i, "a/", 2);
+	deep[2 * 1024 - 1] = '\0';
+	expect_path(deep, NULL); /* 1024 components: the cap */
+	deep[2 * 1024 - 1] = '/';
+	deep[2 * 1025 - 1] = '\0';
+	expect_path(deep, "more than 1024 levels");
 	expect_path("a\nb", "control");
 	expect_path("a\x7f", "control");
 	expect_path("a\xc2\x85", "control");
