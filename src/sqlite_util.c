@@ -298,7 +298,17 @@ int hero_sqlite_open_live_ro(const char *path, sqlite3 **db, struct hero_error *
 			return hero_error(err, HERO_EFAIL, "out of memory");
 		rc = open_and_read(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, db);
 		sqlite3_free(uri);
-	} else if ((wal && shm) || (jrn && !wal && !shm && !header_says_wal(path))) {
+	} else if (wal && shm) {
+		/* the -shm opened read-only too: without it SQLite would set read marks
+		 * in it, or, when no other connection has it open, truncate and rebuild
+		 * it; this way it is used as it is, or, left by a writer gone, not
+		 * trusted and the -wal read instead */
+		char *uri = file_uri(path, "readonly_shm=1");
+		if (!uri)
+			return hero_error(err, HERO_EFAIL, "out of memory");
+		rc = open_and_read(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, db);
+		sqlite3_free(uri);
+	} else if (jrn && !wal && !shm && !header_says_wal(path)) {
 		rc = open_and_read(path, SQLITE_OPEN_READONLY, db);
 		if (rc == SQLITE_READONLY_ROLLBACK) /* a hot journal: only a writer rolls it back */
 			return open_copy(path, db, err);

@@ -24,8 +24,8 @@ int hero_sqlite_snapshot_live(const char *src, const char *dst, struct hero_erro
  * (no -wal, -shm or -journal appears, whatever its journal mode):
  * - neither -wal nor -shm nor -journal there: opened immutable (no writer can
  *   be mid-write without them);
- * - -wal and -shm both there (a WAL writer has it open): opened read-only as
- *   usual, which uses those files and creates none;
+ * - -wal and -shm both there (a WAL writer has it open, or had): opened
+ *   read-only with the -shm read-only too, so neither file is written to;
  * - only a -journal there, rollback-journal mode: opened read-only as usual
  *   (a writer's journal is waited for); a hot journal, which only a writer
  *   may roll back, makes it read a private copy instead;

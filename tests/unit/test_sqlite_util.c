@@ -260,15 +260,35 @@ static void test_live_writer_files_are_used_not_added(void **state)
 {
 	struct fix *f = *state;
 	struct hero_error err = HERO_ERROR_INIT;
-	sqlite3 *w;
-	assert_int_equal(sqlite3_open(f->ref, &w), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(w, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL),
-			 SQLITE_OK);
-	assert_int_equal(sqlite3_exec(w, schema, NULL, NULL, NULL), SQLITE_OK);
+	/* the writer is another process (as a service is): within one process
+	 * SQLite shares a -shm between connections, read-only or not */
+	int ready[2], done[2];
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(done), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		sqlite3 *w;
+		char c = 'x';
+		close(ready[0]);
+		close(done[1]); /* a parent gone (a failed assertion) ends the wait below */
+		if (sqlite3_open(f->ref, &w) != SQLITE_OK ||
+		    sqlite3_exec(w, "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(w, schema, NULL, NULL, NULL) != SQLITE_OK)
+			_exit(1);
+		if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) != 1) /* keeps it open until told */
+			_exit(1);
+		sqlite3_close(w);
+		_exit(0);
+	}
+	char c;
+	close(ready[1]);
+	close(done[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
 	/* the writer keeps the database open: -wal and -shm are its own */
-	char *names_before = listing(f->live);
-	assert_non_null(strstr(names_before, "== app.db-wal\n"));
-	assert_non_null(strstr(names_before, "== app.db-shm\n"));
+	char *before = listing(f->live);
+	assert_non_null(strstr(before, "== app.db-wal\n"));
+	assert_non_null(strstr(before, "== app.db-shm\n"));
 	sqlite3 *db = NULL;
 	assert_int_equal(hero_sqlite_open_live_ro(f->ref, &db, &err), 0);
 	assert_int_equal(count(db, "SELECT count(*) FROM t"), 2); /* the rows only in the -wal */
@@ -276,18 +296,20 @@ static void test_live_writer_files_are_used_not_added(void **state)
 	char copy[160];
 	snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
 	assert_int_equal(hero_sqlite_snapshot_live(f->ref, copy, &err), 0);
-	struct dirent **names;
-	int n = scandir(f->live, &names, NULL, alphasort);
-	assert_int_equal(n, 5); /* ., .., app.db, app.db-shm, app.db-wal */
-	assert_string_equal(names[2]->d_name, "app.db");
-	assert_string_equal(names[3]->d_name, "app.db-shm");
-	assert_string_equal(names[4]->d_name, "app.db-wal");
-	for (int i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	uint64_t rows = 0;
+	assert_int_equal(hero_ctxdb_count(f->ref, "context", "root", &rows, &err), 0);
+	assert_int_equal(rows, 1);
+	char *after = listing(f->live); /* no file added, none written to */
+	assert_string_equal(before, after);
 	assert_empty_dir(f->tmp);
-	sqlite3_close(w);
-	free(names_before);
+	assert_int_equal(write(done[1], "x", 1), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(ready[0]);
+	close(done[1]);
+	free(before);
+	free(after);
 }
 
 /* A writer that dies in the middle of a transaction, its pages already in
@@ -337,6 +359,32 @@ static void test_hot_journal_is_rolled_back_in_a_copy(void **state)
 	free(after);
 }
 
+static void test_wal_left_by_a_writer_gone_is_read_untouched(void **state)
+{
+	struct fix *f = *state;
+	struct hero_error err = HERO_ERROR_INIT;
+	sql(f->ref, schema);
+	die_writing(f->ref, 1); /* its -wal and -shm stay, nobody has them open */
+	char *before = listing(f->live);
+	assert_non_null(strstr(before, "== app.db-wal\n"));
+	assert_non_null(strstr(before, "== app.db-shm\n"));
+	sqlite3 *db = NULL;
+	assert_int_equal(hero_sqlite_open_live_ro(f->ref, &db, &err), 0);
+	assert_int_equal(count(db, "SELECT count(*) FROM t"), 3); /* the -wal's row */
+	sqlite3_close(db);
+	uint64_t rows = 0;
+	assert_int_equal(hero_ctxdb_count(f->ref, "context", "root", &rows, &err), 0);
+	assert_int_equal(rows, 2);
+	char copy[160];
+	snprintf(copy, sizeof copy, "%s/copy.db", f->dir);
+	assert_int_equal(hero_sqlite_snapshot_live(f->ref, copy, &err), 0);
+	char *after = listing(f->live);
+	assert_string_equal(before, after);
+	assert_empty_dir(f->tmp);
+	free(before);
+	free(after);
+}
+
 static void test_lone_wal_is_read_in_a_copy(void **state)
 {
 	struct fix *f = *state;
@@ -374,6 +422,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_wal_database_leaves_no_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_writer_files_are_used_not_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hot_journal_is_rolled_back_in_a_copy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_left_by_a_writer_gone_is_read_untouched, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lone_wal_is_read_in_a_copy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
