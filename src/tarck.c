@@ -97,8 +97,10 @@ static int pax_record(struct hero_tarck *t, const char *key, const char *v, size
 		return vn == 1 && v[0] == '0' ? 0 : tarck_fail(t, err, "has an owner (pax %s); archives carry none", key);
 	if (!strcmp(key, "uname") || !strcmp(key, "gname"))
 		return vn == 0 ? 0 : tarck_fail(t, err, "has an owner (pax %s); archives carry none", key);
-	if (!strcmp(key, "hdrcharset"))
+	if (!strcmp(key, "hdrcharset")) {
+		t->pax_binary = vn == 6 && !memcmp(v, "BINARY", 6);
 		return 0;
+	}
 	char q[64];
 	hero_path_quote(key, q, sizeof q);
 	return tarck_fail(t, err, "pax record '%s' is not allowed", q);
@@ -150,6 +152,25 @@ static void tarck_name(struct hero_tarck *t)
 		ustar_name(t, t->name, sizeof t->name);
 }
 
+/* Whether S is valid UTF-8: no overlong forms, surrogates or code points above U+10FFFF. */
+static int valid_utf8(const unsigned char *s)
+{
+	while (*s) {
+		size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
+			 : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
+		if (!n)
+			return 0;
+		for (size_t i = 1; i < n; i++)
+			if ((s[i] & 0xC0) != 0x80)
+				return 0;
+		if ((n == 3 && s[0] == 0xE0 && s[1] < 0xA0) || (n == 3 && s[0] == 0xED && s[1] >= 0xA0) ||
+		    (n == 4 && ((s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))))
+			return 0;
+		s += n;
+	}
+	return 1;
+}
+
 static int ends_in_slash(const char *s)
 {
 	size_t n = strlen(s);
@@ -182,8 +203,8 @@ static int tarck_pax_header(struct hero_tarck *t, uint64_t size, struct hero_err
 	return 0;
 }
 
-/* Append the entry whose header was just parsed to the records. */
-static int tarck_record(struct hero_tarck *t, uint64_t size, int dir, struct hero_error *err)
+/* Append the entry whose header was just parsed, named PATH, to the records. */
+static int tarck_record(struct hero_tarck *t, const char *path, uint64_t size, int dir, struct hero_error *err)
 {
 	if (t->qlen >= t->qmax)
 		return tarck_fail(t, err, "more than %zu tar headers ahead of libarchive", t->qmax);
@@ -201,7 +222,7 @@ static int tarck_record(struct hero_tarck *t, uint64_t size, int dir, struct her
 		}
 	}
 	struct hero_tarck_rec *rec = &t->q[t->qhead + t->qlen];
-	if (!(rec->path = strdup(t->name)))
+	if (!(rec->path = strdup(path)))
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	rec->off = t->ent_off;
 	rec->size = size;
@@ -235,9 +256,10 @@ static int tarck_header(struct hero_tarck *t, struct hero_error *err)
 		return tarck_fail(t, err, "header checksum mismatch");
 	if (memcmp(b + 257, "ustar", 6) != 0 || memcmp(b + 263, "00", 2) != 0)
 		return tarck_fail(t, err, "not a POSIX ustar header");
-	uint64_t size, mode, uid, gid;
+	uint64_t size, mode, uid, gid, unused;
 	if (tar_num(b + 124, 12, &size) < 0 || tar_num(b + 100, 8, &mode) < 0 || tar_num(b + 108, 8, &uid) < 0 ||
-	    tar_num(b + 116, 8, &gid) < 0)
+	    tar_num(b + 116, 8, &gid) < 0 || tar_num(b + 136, 12, &unused) < 0 || tar_num(b + 329, 8, &unused) < 0 ||
+	    tar_num(b + 337, 8, &unused) < 0) /* libarchive refuses a first header with these malformed */
 		return tarck_fail(t, err, "malformed numeric field");
 	uint8_t type = b[156];
 	if (type == 'x')
@@ -261,13 +283,16 @@ static int tarck_header(struct hero_tarck *t, struct hero_error *err)
 	ustar_name(t, uname, sizeof uname);
 	if (type == '0' && (ends_in_slash(uname) || (t->pax_path && ends_in_slash(t->pax_path))))
 		return tarck_fail(t, err, "regular file whose name ends in '/'");
+	/* libarchive converts a pax path from UTF-8 unless hdrcharset is BINARY, and fails on invalid UTF-8 */
+	if (t->pax_path && !t->pax_binary && !valid_utf8((const unsigned char *)t->pax_path))
+		return tarck_fail(t, err, "pax path is not valid UTF-8");
 	if (!t->pax_pending)
 		t->ent_off = t->off - 512;
-	int ret = tarck_record(t, size, type == '5', err);
+	int ret = tarck_record(t, t->pax_path ? t->pax_path : uname, size, type == '5', err);
 	if (ret < 0)
 		return ret;
 	t->entries++;
-	t->pax_pending = t->has_pax_size = 0;
+	t->pax_pending = t->has_pax_size = t->pax_binary = 0;
 	free(t->pax_path);
 	t->pax_path = NULL;
 	t->data_left = size;

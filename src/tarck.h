@@ -42,6 +42,7 @@ struct hero_tarck {
 	int has_pax_size;
 	uint64_t pax_size;
 	char *pax_path;
+	int pax_binary;       /* hdrcharset=BINARY: the pax path is raw bytes */
 	int zero_blocks;
 	uint64_t entries;     /* headers of type 0 and 5 */
 	char name[512];       /* the entry at hand, for messages */

@@ -37,12 +37,14 @@ if command -v zstd >/dev/null; then
 		[ -s "$out" ] || rm -f "$out"
 	done
 fi
+mkdir -p "$corpus/fuzz_tar_diff" # the same tar streams, for the two parsers side by side
+for f in "$corpus"/fuzz_tar/seed-*; do [ -f "$f" ] && cp -n "$f" "$corpus/fuzz_tar_diff/"; done
 
 total=0 failed=0
 for t in "$@"; do
 	bin=$build/fuzz/$t
 	maxlen=8192
-	[ "$t" = fuzz_tar ] || [ "$t" = fuzz_archive ] && maxlen=65536
+	[ "$t" = fuzz_tar ] || [ "$t" = fuzz_tar_diff ] || [ "$t" = fuzz_archive ] && maxlen=65536
 	log=$build/$t.log
 	"$bin" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2560 -max_len=$maxlen -print_final_stats=1 \
 		-artifact_prefix="$art/$t-" "$corpus/$t" >"$log" 2>&1

@@ -421,6 +421,103 @@ static void test_tarck_records(void **state)
 	free(t.p);
 }
 
+static void tar_rechecksum(uint8_t *b)
+{
+	unsigned sum = 0;
+	memset(b + 148, ' ', 8);
+	for (int i = 0; i < 512; i++)
+		sum += b[i];
+	snprintf((char *)b + 148, 8, "%06o", sum);
+}
+
+/* Feed T to a fresh tarck; 0 when accepted to the end, else the refusal in ERR. */
+static int tarck_all(const struct tarbuf *t, struct hero_error *err)
+{
+	struct hero_tarck ck;
+	hero_tarck_init(&ck, 64);
+	int ret = hero_tarck_feed(&ck, t->p, t->n, err);
+	if (ret == 0 && ck.st != HERO_TARCK_END)
+		ret = -1;
+	hero_tarck_release(&ck);
+	return ret;
+}
+
+/* What libarchive reads differently from what the header says, tarck refuses. */
+static void test_tarck_refuses_what_libarchive_reads_otherwise(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *pax; /* records of a pax header before the entry, or NULL */
+		const char *name, *prefix, *devmajor, *want;
+	} cases[] = {
+		{ NULL, "var/x/", NULL, NULL, "regular file whose name ends in '/'" },
+		{ NULL, "", "var/x", NULL, "regular file whose name ends in '/'" },
+		{ "15 path=var/x/\n", "var/x", NULL, NULL, "regular file whose name ends in '/'" },
+		{ "8 path=\n", "var/x/", NULL, NULL, "pax path is empty" },
+		{ "14 path=var/\xff\n", "var/x", NULL, NULL, "pax path is not valid UTF-8" },
+		{ "16 path=var/\xed\xa0\x80\n", "var/x", NULL, NULL, "pax path is not valid UTF-8" },
+		{ "21 hdrcharset=BINARY\n14 path=var/\xff\n", "var/x", NULL, NULL, NULL },
+		{ "18 path=var/\xc3\xa9t\xc3\xa9\n", "var/x", NULL, NULL, NULL },
+		{ NULL, "var/x", NULL, "0 00000", "malformed numeric field" },
+		{ NULL, "var/x", NULL, "0000000", NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct tarbuf t = { 0 };
+		struct hero_error err = HERO_ERROR_INIT;
+		if (cases[i].pax)
+			tar_entry(&t, "PaxHeader/x", 'x', strlen(cases[i].pax), cases[i].pax, strlen(cases[i].pax));
+		size_t h = t.n;
+		tar_entry(&t, cases[i].name, '0', 3, "abc", 3);
+		if (cases[i].prefix)
+			memcpy(t.p + h + 345, cases[i].prefix, strlen(cases[i].prefix));
+		if (cases[i].devmajor)
+			memcpy(t.p + h + 329, cases[i].devmajor, 8);
+		tar_rechecksum(t.p + h);
+		tar_zeros(&t, 1024);
+		int ret = tarck_all(&t, &err);
+		if (cases[i].want ? ret != -HERO_EINTEGRITY || !strstr(err.msg, cases[i].want) : ret != 0) {
+			fprintf(stderr, "case %zu: returned %d: %s\n", i, ret, err.msg);
+			fail();
+		}
+		free(t.p);
+	}
+}
+
+/* Zeros after the end of the tar are drained up to the signature under the
+ * same compression ratio cap as the tar itself. */
+static void test_ratio_cap_holds_after_the_tar(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t id[HERO_ID_BYTES];
+	char hex[2 * HERO_ID_BYTES + 1], m[512], idx[256];
+	struct tarbuf t = { 0 };
+	randombytes_buf(id, sizeof id);
+	hero_hex(id, sizeof id, hex);
+	int n = snprintf(m, sizeof m,
+			 "{\"format\":\"hero-archive\",\"format_version\":\"1.0\",\"archive_id\":\"%s\","
+			 "\"encrypted\":false,\"services\":[]}",
+			 hex);
+	int k = snprintf(idx, sizeof idx, "{\"archive_id\":\"%s\",\"entries\":[]}", hex);
+	tar_entry(&t, HERO_MANIFEST_PATH, '0', (size_t)n, m, (size_t)n);
+	tar_entry(&t, HERO_INDEX_PATH, '0', (size_t)k, idx, (size_t)k);
+	size_t body = t.n, total = body + (80u << 20);
+	uint8_t *big = calloc(1, total); /* the end blocks, then 80 MiB more zeros */
+	assert_non_null(big);
+	memcpy(big, t.p, body);
+	struct hero_error err = HERO_ERROR_INIT;
+	size_t len;
+	int entries;
+	uint8_t *arc = seal_tar(f, id, big, body + 1024, &len);
+	assert_int_equal(read_all(f, arc, len, &err, &entries), 0); /* the same without the zeros */
+	free(arc);
+	arc = seal_tar(f, id, big, total, &len);
+	assert_int_equal(read_all(f, arc, len, &err, &entries), -HERO_EINTEGRITY);
+	assert_non_null(strstr(err.msg, "compression ratio above 1000"));
+	free(arc);
+	free(big);
+	free(t.p);
+}
+
 /* ---- paths ---- */
 
 static void expect_path(const char *path, const char *why)
@@ -597,6 +694,8 @@ int main(void)
 		cmocka_unit_test(test_regular_entry_named_like_a_directory_is_refused),
 		cmocka_unit_test(test_entry_boundaries_are_compared),
 		cmocka_unit_test(test_tarck_records),
+		cmocka_unit_test(test_tarck_refuses_what_libarchive_reads_otherwise),
+		cmocka_unit_test(test_ratio_cap_holds_after_the_tar),
 		cmocka_unit_test(test_path_rules),
 		cmocka_unit_test(test_path_quote_is_one_safe_line),
 		cmocka_unit_test(test_claims),
