@@ -96,9 +96,15 @@ static int chain_link(struct restore *x, const struct hero_link *l, size_t i, js
 	const char *json;
 	size_t len;
 	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
-	int ret, fd = open(l->path, O_RDONLY | O_CLOEXEC);
+	/* a link found in a directory is a regular file: never wait on a FIFO put in its place */
+	struct stat sb;
+	int ret, fd = open(l->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot open archive '%s'", l->path);
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || fcntl(fd, F_SETFL, 0) < 0) {
+		close(fd);
+		return hero_error(x->err, HERO_EFAIL, "archive '%s' is no longer a regular file", l->path);
+	}
 	x->applying = i > 0;
 	if ((ret = hero_areader_open2(&x->r, fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)

@@ -10,6 +10,8 @@ LIAR=$HERO_BUILD/tests/hero-liar
 C=$T/corpus W=$T/w P=$T/w/parent R=$T/w/parent/inst O=$T/w/outside
 ESCAPES="/tmp/hero-liar-pwned /tmp/hero-liar-evil.so /tmp/hero-liar"
 for e in $ESCAPES; do [ ! -e "$e" ] || fail "$e exists before the test"; done
+# a dry run checks databases in a scratch directory under $TMPDIR, removed at the end
+mkdir "$T/tmp" && export TMPDIR=$T/tmp
 expect_code 0 "$LIAR" -s "$KEYS/test.key" -r "$KEYS/test-x25519.pub" -o "$C"
 
 # The target: a sample instance (databases in WAL mode, their last transaction
@@ -39,7 +41,7 @@ run() {
 	[ -s "$T/out" ] && [ -z "${DRY:-}" ] && fail "$what: unexpected output on stdout"
 	[ "$(tree_hash "$W")" = "$before" ] || { (cd "$W" && find . -newer "$C/EXPECT" | sort) >&2; fail "$what: the target, its parent or the outside changed"; }
 	[ -z "$(ls -A "$P" | grep -v '^inst$\|^sentinel$')" ] || fail "$what: something left beside the target: $(ls -A "$P")"
-	[ -z "$(ls -d /tmp/hero-restore-dry.* 2>/dev/null)" ] || fail "$what: a dry run's scratch directory was left"
+	[ -z "$(ls -A "$TMPDIR")" ] || fail "$what: left in \$TMPDIR: $(ls -A "$TMPDIR")"
 	for e in $ESCAPES; do [ ! -e "$e" ] || fail "$what: created $e"; done
 	runs=$((runs + 1))
 }
@@ -77,10 +79,12 @@ echo "== $n lying archives, $runs restores refused, target and surroundings unch
 
 echo "== the same instance's own archive restores: the databases checked by content pass"
 expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/own.hsnap" --root "$R" --context root
+before=$(tree_hash "$W") # the snapshot leaves .hero/instance-id and the source's -wal files
 expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --dry-run "$T/own.hsnap"
-[ -z "$(ls -d /tmp/hero-restore-dry.* 2>/dev/null)" ] || fail "a dry run's scratch directory was left"
+[ -z "$(ls -A "$TMPDIR")" ] || fail "left in \$TMPDIR: $(ls -A "$TMPDIR")"
 [ "$(tree_hash "$W")" = "$before" ] || fail "a dry run changed the target"
-expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --context root --as root2 "$T/own.hsnap"
-[ "$(sqlite3 "$R/var/hero_books/root2/books.db" 'SELECT count(*) FROM entries')" = \
-  "$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')" ] || fail "root2's books differ from root's"
+rows=$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')
+sqlite3 "$R/var/hero_books/root/books.db" "INSERT INTO entries(date, title, body) VALUES ('2026-12-01', 'later', 'x')"
+expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --context root "$T/own.hsnap"
+[ "$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')" = "$rows" ] || fail "root's books were not put back"
 echo "t46: ok"
