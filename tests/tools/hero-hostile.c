@@ -1099,7 +1099,7 @@ static const struct item items[] = {
 	I(index_lists_missing, 3, "is missing"),
 	I(index_wrong_hash, 3, "has the wrong content"),
 	I(outside_state, 3, "lies outside the state"),
-	I(unknown_service, 3, "lies outside the state"),
+	I(unknown_service, 3, "belongs to service 'hero_foundry' on the target"),
 	I(index_too_large, 3, "larger than its"),
 	IF(manifest_not_first, 3, "first entry is not the manifest", F_NOMAN),
 	I(entry_after_index, 3, "follows the index"),
