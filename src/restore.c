@@ -1085,9 +1085,9 @@ static int owned_as(struct restore *x, const char *rel, int is_dir)
 	return 0;
 }
 
-static int owned(void *ctx, const char *rel)
+static int owned(void *ctx, const char *rel, int is_dir)
 {
-	return owned_as(ctx, rel, 0) || owned_as(ctx, rel, 1);
+	return owned_as(ctx, rel, is_dir);
 }
 
 /* .hero/restore.log of the new tree: the old lines, then this restore's. */

@@ -213,7 +213,7 @@ static int level_id(struct level *l, int i, int fd)
  * heap: it may be longer than PATH_MAX and is never given to the kernel. */
 struct carry {
 	struct hero_swap *s;
-	int (*owned)(void *, const char *);
+	int (*owned)(void *, const char *, int);
 	void *ctx;
 	uint64_t kept;
 	struct hero_error *err;
@@ -266,13 +266,17 @@ static int carry_scan(struct carry *c, struct level *l)
 			continue;
 		if ((ret = set_rel(c, l->rel_len, name)) < 0)
 			break;
-		if (!strcmp(c->rel, MARKER) || c->owned(c->ctx, c->rel))
+		if (!strcmp(c->rel, MARKER))
 			continue;
 		struct stat st;
 		if (fstatat(c->from, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone since it was listed: nothing to keep */
 			ret = hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", c->rel);
 			break;
 		}
+		if (c->owned(c->ctx, c->rel, S_ISDIR(st.st_mode)))
+			continue;
 		if (S_ISDIR(st.st_mode)) {
 			if (hero_names_push(&l->sub, name, st.st_mode) < 0)
 				ret = hero_error(c->err, HERO_EFAIL, "out of memory");
@@ -356,7 +360,7 @@ static int carry_up(struct carry *c)
 	return 0;
 }
 
-int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel), void *ctx,
+int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel, int is_dir), void *ctx,
 		    uint64_t *kept, struct hero_error *err)
 {
 	*kept = 0;

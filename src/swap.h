@@ -27,9 +27,9 @@ struct hero_swap {
 };
 
 int hero_swap_begin(struct hero_swap *s, const char *root, struct hero_error *err);
-/* Carry over every path of ROOT for which OWNED returns 0 (directories are
- * descended into; owned paths are skipped whole). */
-int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel), void *ctx,
+/* Carry over every path of ROOT for which OWNED(ctx, rel, is_dir) returns 0
+ * (directories are descended into; owned paths are skipped whole). */
+int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel, int is_dir), void *ctx,
 		    uint64_t *kept, struct hero_error *err);
 int hero_swap_commit(struct hero_swap *s, struct hero_error *err);
 /* Remove the staging tree (if any) and release everything. Safe after commit. */

@@ -85,6 +85,26 @@ expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --dry-run "$T/own.hsn
 [ "$(tree_hash "$W")" = "$before" ] || fail "a dry run changed the target"
 rows=$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')
 sqlite3 "$R/var/hero_books/root/books.db" "INSERT INTO entries(date, title, body) VALUES ('2026-12-01', 'later', 'x')"
+# what the target's manifest excludes (hero_foundry: *.tmp files, .cache/ directories) is not
+# part of the restored state: it stays, as it would after a restore of any other state
+F=$R/var/hero_foundry/files/root
+mkdir -p "$F/.cache/deep" && echo c >"$F/.cache/deep/c" && echo t >"$F/n.tmp"
 expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --context root "$T/own.hsnap"
+[ "$(cat "$F/.cache/deep/c" "$F/n.tmp")" = "$(printf 'c\nt')" ] || fail "excluded files were not kept"
 [ "$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')" = "$rows" ] || fail "root's books were not put back"
+echo "== rows merge with the target's semantics: an archive table of COLLATE NOCASE brings only 'root'"
+S=$T/src
+cp -a "$R" "$S"
+sqlite3 "$S/var/hero_biz/biz.db" "BEGIN;
+CREATE TABLE c2(id INTEGER PRIMARY KEY, context TEXT NOT NULL COLLATE NOCASE, name TEXT, email TEXT, UNIQUE(context, email));
+INSERT INTO c2 SELECT * FROM customers; DROP TABLE customers; ALTER TABLE c2 RENAME TO customers;
+INSERT INTO customers VALUES (900001, 'ROOT', 'upper', 'u@x'), (900002, 'Root', 'mixed', 'm@x'); COMMIT;"
+expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/nocase.hsnap" --root "$S"
+sqlite3 "$R/var/hero_biz/biz.db" "INSERT INTO customers VALUES (900003, 'ROOT', 'the target''s own', 't@x')"
+want_root=$(sqlite3 "$S/var/hero_biz/biz.db" "SELECT count(*) FROM customers WHERE context = 'root' COLLATE BINARY")
+expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --context root "$T/nocase.hsnap"
+q() { sqlite3 "$R/var/hero_biz/biz.db" "$1"; }
+[ "$(q "SELECT name FROM customers WHERE id = 900003")" = "the target's own" ] || fail "the target's 'ROOT' row was taken for context root"
+[ "$(q "SELECT count(*) FROM customers WHERE id IN (900001, 900002)")" = 0 ] || fail "the archive's 'ROOT'/'Root' rows were merged as root"
+[ "$(q "SELECT count(*) FROM customers WHERE context = 'root'")" = "$want_root" ] || fail "root's rows differ from the archive's"
 echo "t46: ok"

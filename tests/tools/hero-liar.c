@@ -7,8 +7,9 @@
  * safe: every archive here is validly signed with KEY, and each tells one lie
  * that a restore must refuse because the TARGET's manifests govern (docs/
  * security.md section 4a). For every case, DIR/NAME.hsnap is the plain archive
- * and DIR/NAME.enc.hsnap the same archive encrypted to RECIPIENT (the secrets
- * cases exist only encrypted). DIR/EXPECT has one line per case:
+ * and DIR/NAME.enc.hsnap the same archive encrypted to RECIPIENT, carrying a
+ * secret value as hero-snap --include-secrets does (the secrets cases exist
+ * only encrypted). DIR/EXPECT has one line per case:
  *
  *   NAME <TAB> exit code <TAB> substring of the one error line <TAB> SERVICE <TAB> MODES
  *
@@ -547,6 +548,18 @@ static void write_one(const struct item *it, struct lie *l, const char *dir, con
 	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, id);
 	json_object_set_new(l->man, "archive_id", json_string(id));
 	json_object_set_new(l->man, "encrypted", json_boolean(rcpt != NULL));
+	/* an encrypted archive carries secret values too: a restore of it merges them */
+	size_t n = l->n;
+	int carries_env = 0; /* the reader takes .hero/secrets/P and P for one path */
+	for (size_t i = 0; i < n; i++)
+		carries_env |= !strcmp(l->e[i].path, "cfg/env/env.sh");
+	if (rcpt && !carries_env && !json_object_get(l->man, "secrets_included")) {
+		json_t *names = json_array();
+		json_array_append_new(names, json_string("FOUNDRY_WEBDAV_TOKEN"));
+		json_object_set_new(l->man, "secrets_included", names);
+		add_file(l, HERO_SECRETS_PREFIX "cfg/env/env.sh", "export FOUNDRY_WEBDAV_TOKEN=from-archive\n", "hero_proc",
+			 NULL);
+	}
 	char *m = json_dumps(l->man, JSON_COMPACT);
 	if (!m || hero_awriter_manifest(w, m, strlen(m), &err) < 0)
 		die("%s: %s", it->name, err.msg);
@@ -568,6 +581,9 @@ static void write_one(const struct item *it, struct lie *l, const char *dir, con
 		if (ret < 0)
 			die("%s: %s", it->name, err.msg);
 	}
+	for (size_t i = n; i < l->n; i++)
+		free(l->e[i].data);
+	l->n = n;
 	struct hero_archive_stats st;
 	if (hero_awriter_finish(w, &st, &err) < 0)
 		die("%s: %s", it->name, err.msg);
