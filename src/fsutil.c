@@ -117,6 +117,7 @@ int hero_names_push(struct hero_names *l, const char *name, mode_t mode)
 	}
 	if (!(l->v[l->n].name = strdup(name)))
 		return -1;
+	l->v[l->n].flags = 0;
 	l->v[l->n++].mode = mode;
 	return 0;
 }

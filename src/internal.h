@@ -77,6 +77,7 @@ int hero_open_parent(int fd, dev_t dev, ino_t ino);
 struct hero_name {
 	char *name;
 	mode_t mode;
+	int flags;      /* the user's; 0 when pushed */
 };
 struct hero_names {
 	struct hero_name *v;

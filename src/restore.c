@@ -230,7 +230,7 @@ static int check_manifest(struct restore *x)
 	json_array_foreach(services, i, s)
 	{
 		json_t *name = json_object_get(s, "name"), *schema = json_object_get(s, "schema");
-		if (!json_is_string(name) || !hero_context_valid(json_string_value(name))) {
+		if (!json_is_string(name) || !hero_service_valid(json_string_value(name))) {
 			hero_path_quote(json_is_string(name) ? json_string_value(name) : "", q, sizeof q);
 			return hero_error(x->err, HERO_EINTEGRITY, "archive refused: invalid service name '%s' in its manifest", q);
 		}
@@ -276,9 +276,7 @@ static int govern(struct restore *x)
 	json_array_foreach(x->selected, i, s)
 	{
 		const char *name = rs_jstr(s, "name");
-		const struct hero_service *t = target_service(x, name);
-		if (!t)
-			return hero_error(x->err, HERO_ECOMPAT, "target does not know service '%s' (no manifest for it)", name);
+		const struct hero_service *t = target_service(x, name); /* check_compat: it has one */
 		if (json_is_true(json_object_get(s, "per_context")) != !!t->per_context)
 			return hero_error(x->err, HERO_EINTEGRITY,
 					  "archive refused: service '%s' is %s in the archive but %s on the target", name,
@@ -1026,16 +1024,15 @@ static int decl_has_globs(const struct hero_state *st)
 }
 
 /* Whether the target's path REL (a directory when IS_DIR) is replaced as part
- * of declaration ST (in context CTX, when not NULL): an entry of it, or the
- * journal of one of its databases, never carried next to a restored one. A
- * directory whose content the globs sort file by file is not owned whole. */
+ * of declaration ST (in context CTX, when not NULL): 1 for an entry of it, or
+ * the journal of one of its databases, never carried next to a restored one;
+ * HERO_CARRY_BENEATH for a directory of it whose content the globs sort entry
+ * by entry (what they leave out is not the declared state, and stays). */
 static int decl_owns(const struct hero_state *st, const char *rel, int is_dir, const char *ctx)
 {
 	char c[256];
-	if (is_dir && decl_has_globs(st))
-		return 0;
 	if (decl_match(st, rel, is_dir, c, sizeof c) && (!ctx || !strcmp(c, ctx)))
-		return 1;
+		return is_dir && decl_has_globs(st) ? HERO_CARRY_BENEATH : 1;
 	static const char *const sfx[] = { "-wal", "-shm", "-journal" };
 	size_t n = strlen(rel);
 	for (size_t i = 0; !is_dir && st->type == HERO_STATE_SQLITE && i < 3; i++) {
@@ -1058,17 +1055,18 @@ static int owned_as(struct restore *x, const char *rel, int is_dir)
 {
 	if (!strcmp(rel, ".hero/restore.log") || in_list(&x->secret_paths, rel))
 		return 1;
-	for (size_t i = 0; i < x->n_decls; i++) {
+	int own = 0;
+	for (size_t i = 0; i < x->n_decls && own != 1; i++) {
 		const struct decl *d = &x->decls[i];
-		if (!x->context_mode) {
-			if (decl_owns(d->st, rel, is_dir, NULL))
-				return 1;
-			continue;
+		for (size_t k = 0; k < (x->context_mode ? x->to.n : 1) && own != 1; k++) {
+			if (x->context_mode && !strstr(d->st->path, "{context}"))
+				break;
+			int o = decl_owns(d->st, rel, is_dir, x->context_mode ? x->to.v[k] : NULL);
+			own = o > own ? o : own;
 		}
-		for (size_t k = 0; k < x->to.n; k++)
-			if (strstr(d->st->path, "{context}") && decl_owns(d->st, rel, is_dir, x->to.v[k]))
-				return 1;
 	}
+	if (own == 1)
+		return 1;
 	json_t *s;
 	size_t i;
 	json_array_foreach(x->selected, i, s)
@@ -1082,7 +1080,7 @@ static int owned_as(struct restore *x, const char *rel, int is_dir)
 	for (size_t k = 0; k < x->n_cdb; k++)
 		if (hero_pattern_covers(x->cdb[k].path, rel, NULL))
 			return 1;
-	return 0;
+	return own;
 }
 
 static int owned(void *ctx, const char *rel, int is_dir)

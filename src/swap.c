@@ -152,6 +152,7 @@ int hero_swap_begin(struct hero_swap *s, const char *root, struct hero_error *er
  * (source and destination) checked when coming back up through "..". */
 struct level {
 	struct hero_names sub;
+	int prune;      /* created by the carry for HERO_CARRY_BENEATH: removed if left empty */
 	size_t pos;
 	size_t rel_len; /* length of its path in the carry's REL */
 	dev_t dev[2];
@@ -275,11 +276,14 @@ static int carry_scan(struct carry *c, struct level *l)
 			ret = hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", c->rel);
 			break;
 		}
-		if (c->owned(c->ctx, c->rel, S_ISDIR(st.st_mode)))
+		int own = c->owned(c->ctx, c->rel, S_ISDIR(st.st_mode));
+		if (own == 1 || (own == HERO_CARRY_BENEATH && !S_ISDIR(st.st_mode)))
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			if (hero_names_push(&l->sub, name, st.st_mode) < 0)
 				ret = hero_error(c->err, HERO_EFAIL, "out of memory");
+			else
+				l->sub.v[l->sub.n - 1].flags = own == HERO_CARRY_BENEATH;
 			continue;
 		}
 		hero_fault("carry-entry");
@@ -309,12 +313,13 @@ static void carry_move(struct carry *c, int nf, int nt)
 }
 
 /* Descend into subdirectory SUB (mode MODE) of the current directory. */
-static int carry_down(struct carry *c, const struct level *parent, const char *sub, mode_t mode)
+static int carry_down(struct carry *c, const struct level *parent, const char *sub, mode_t mode, int beneath)
 {
 	int ret = set_rel(c, parent->rel_len, sub);
 	if (ret < 0)
 		return ret;
-	if (mkdirat(c->to, sub, mode & 07777) < 0 && errno != EEXIST)
+	int created = mkdirat(c->to, sub, mode & 07777) == 0;
+	if (!created && errno != EEXIST)
 		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot create '%s'", c->rel);
 	int f = open_dir_at(c->from, sub), t = open_dir_at(c->to, sub);
 	if (f < 0 || t < 0) {
@@ -330,6 +335,7 @@ static int carry_down(struct carry *c, const struct level *parent, const char *s
 	if (!l)
 		return hero_error(c->err, HERO_EFAIL, "out of memory");
 	l->rel_len = c->rel_len;
+	l->prune = created && beneath;
 	if (level_id(l, 0, c->from) < 0 || level_id(l, 1, c->to) < 0)
 		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot stat '%s'", c->rel);
 	return carry_scan(c, l);
@@ -338,6 +344,7 @@ static int carry_down(struct carry *c, const struct level *parent, const char *s
 /* Leave the current directory (done) for its parent, the level below it. */
 static int carry_up(struct carry *c)
 {
+	int prune = c->ls.v[c->ls.n - 1].prune;
 	level_pop(&c->ls);
 	struct level *p = &c->ls.v[c->ls.n - 1];
 	if (c->ls.n == 1) {
@@ -355,6 +362,10 @@ static int carry_up(struct carry *c)
 		}
 		carry_move(c, nf, nt);
 	}
+	/* a directory of state the carry made only to look beneath: gone if nothing was kept there */
+	const char *name = c->rel + p->rel_len + (p->rel_len ? 1 : 0);
+	if (prune && unlinkat(c->to, name, AT_REMOVEDIR) < 0 && errno != ENOTEMPTY && errno != EEXIST)
+		return hero_error_errno(c->err, HERO_EFAIL, errno, "cannot remove '%s'", c->rel);
 	c->rel_len = p->rel_len;
 	c->rel[c->rel_len] = '\0';
 	return 0;
@@ -377,7 +388,7 @@ int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel
 		l = &c.ls.v[c.ls.n - 1];
 		if (l->pos < l->sub.n) {
 			const struct hero_name *sub = &l->sub.v[l->pos++];
-			ret = carry_down(&c, l, sub->name, sub->mode);
+			ret = carry_down(&c, l, sub->name, sub->mode, sub->flags);
 		} else if (c.ls.n > 1) {
 			ret = carry_up(&c);
 		} else {

@@ -28,7 +28,10 @@ struct hero_swap {
 
 int hero_swap_begin(struct hero_swap *s, const char *root, struct hero_error *err);
 /* Carry over every path of ROOT for which OWNED(ctx, rel, is_dir) returns 0
- * (directories are descended into; owned paths are skipped whole). */
+ * (directories are descended into), HERO_CARRY_BENEATH for a directory whose
+ * entries are judged one by one (descended into, and kept only if something
+ * beneath it is), and 1 for what is replaced (skipped whole). */
+#define HERO_CARRY_BENEATH 2
 int hero_swap_carry(struct hero_swap *s, int (*owned)(void *ctx, const char *rel, int is_dir), void *ctx,
 		    uint64_t *kept, struct hero_error *err);
 int hero_swap_commit(struct hero_swap *s, struct hero_error *err);
