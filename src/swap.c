@@ -277,8 +277,11 @@ static int carry_scan(struct carry *c, struct level *l)
 			break;
 		}
 		int own = c->owned(c->ctx, c->rel, S_ISDIR(st.st_mode));
+		struct stat dst;
 		if (own == 1 || (own == HERO_CARRY_BENEATH && !S_ISDIR(st.st_mode)))
 			continue;
+		if (S_ISDIR(st.st_mode) && fstatat(c->to, name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(dst.st_mode))
+			continue; /* the restored state has a file there: nothing beneath it can stay */
 		if (S_ISDIR(st.st_mode)) {
 			if (hero_names_push(&l->sub, name, st.st_mode) < 0)
 				ret = hero_error(c->err, HERO_EFAIL, "out of memory");
