@@ -554,8 +554,8 @@ static int extract(struct restore *x, const struct hero_aentry *e)
 	int ret = rs_classify(x, e->path, e->type == HERO_E_DIR, &w);
 	if (ret < 0 || w.dest == D_SKIP)
 		goto out;
-	/* a dry run extracts only the databases, to check them as the restore would */
-	if (x->o->dry_run && (w.dest == D_SECRET || e->type == HERO_E_DIR || w.d->st->type != HERO_STATE_SQLITE))
+	/* a dry run extracts only the databases and the secret lines, to check them as the restore would */
+	if (x->o->dry_run && w.dest != D_SECRET && (e->type == HERO_E_DIR || w.d->st->type != HERO_STATE_SQLITE))
 		goto out;
 	if (x->applying && w.dest == D_STAGE && (ret = clear_for(x, w.path, e->type == HERO_E_DIR)) < 0)
 		goto out;
@@ -967,7 +967,7 @@ static int merge_secrets(struct restore *x)
 			sodium_memzero(wanted, strlen(wanted));
 			free(wanted);
 		}
-		if (ret == 0)
+		if (ret == 0 && !x->o->dry_run)
 			ret = stage_secrets(x, live, have ? &lst : NULL, path, merged, added.n);
 		free(live);
 		if (ret == 0) {
@@ -975,7 +975,8 @@ static int merge_secrets(struct restore *x)
 			size_t off = 0;
 			for (size_t k = 0; k < added.n && off < sizeof line; k++)
 				off += (size_t)snprintf(line + off, sizeof line - off, "%s%s", k ? ", " : "", added.v[k]);
-			say(x, "secrets added to %s: %s", path, added.n ? line : "none (the target has them all)");
+			say(x, "secrets %s to %s: %s", x->o->dry_run ? "to add" : "added", path,
+			    added.n ? line : "none (the target has them all)");
 			char entry[1200];
 			snprintf(entry, sizeof entry, "secrets added to %s: %s", path, added.n ? line : "none");
 			hero_strlist_push(&x->log, entry);
@@ -1301,7 +1302,8 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 	if (ret < 0 || (ret = check_entries(&x)) < 0 || (ret = migrate(&x)) < 0)
 		goto out;
 	if (o->dry_run) {
-		describe(&x);
+		if ((ret = merge_secrets(&x)) == 0)
+			describe(&x);
 		goto out;
 	}
 	ret = commit(&x);

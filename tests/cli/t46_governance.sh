@@ -67,6 +67,7 @@ while IFS=$'\t' read -r name code want svc modes; do
 		run "$name" "$code" "$want" "${ID[@]}" "$enc" ;;
 	enc)
 		run "$name" "$code" "$want" "${ID[@]}" "$enc"
+		DRY=1 run "$name" "$code" "$want" "${ID[@]}" --dry-run "$enc"
 		run "$name" "$code" "$want" "${ID[@]}" --context root "$enc"
 		run "$name" "$code" "$want" "${ID[@]}" --service "$svc" "$enc" ;;
 	*) fail "$name: unknown modes '$modes'" ;;
