@@ -20,7 +20,7 @@ contexts_hash() { (cd "$1/var" && for d in */"$2" */files/"$2"; do [ ! -e "$d" ]
 
 echo "== keys: the instance signs, alice and bob own X25519 identities"
 expect_code 0 hero-snap keygen --encryption -s "$T/alice.key" -p "$T/alice.pub" --no-passphrase
-expect_grep 'identity' "$T/err"
+expect_grep "identity '$T/alice.key' (unprotected), recipient key '$T/alice.pub'" "$T/err"
 [ "$(stat -c %a "$T/alice.key")" = 600 ] || fail "identity not 0600"
 grep -q 'hero-snap recipient key' "$T/alice.pub" || fail "recipient key file comment"
 expect_code 0 hero-snap keygen --encryption -s "$T/bob.key" -p "$T/bob.pub" --no-passphrase
@@ -87,7 +87,7 @@ expect_code 0 hero-inspect "$T/pw.hsnap"
 expect_grep 'to a passphrase' "$T/out"
 expect_code 3 hero-restore --passphrase-file "$T/bad" -p "$KEYS/test.pub" --root "$T/i3" --allow-missing-secrets "$T/pw.hsnap"
 expect_grep 'wrong passphrase' "$T/err"
-[ -e "$T/i3" ] && fail "refused restore created the target"
+[ ! -e "$T/i3" ] || fail "refused restore created the target"
 expect_code 0 hero-restore --passphrase-file "$T/pw" -p "$KEYS/test.pub" --root "$T/i3" --allow-missing-secrets "$T/pw.hsnap"
 dump "$T/i3/var/hero_osis/alice/objects.db" "$T/got.sql"
 cmp -s "$T/want.sql" "$T/got.sql" || fail "objects differ"
@@ -122,7 +122,7 @@ expect_grep 'archive damaged or forged: bad signature' "$T/err"
 echo "== secret values travel only inside the encryption layer"
 expect_code 2 hero-snap -s "$KEYS/test.key" -o "$T/x.hsnap" --root "$I1" --include-secrets
 expect_grep 'needs --encrypt-to' "$T/err"
-[ -e "$T/x.hsnap" ] && fail "an archive was written"
+[ ! -e "$T/x.hsnap" ] || fail "an archive was written"
 expect_code 0 hero-snap -s "$KEYS/test.key" -o "$T/s.hsnap" --root "$I1" --context alice --encrypt-to "$T/alice.pub" --include-secrets
 sed -n "s/^export [A-Z_]*=\(secret-.*\)$/\1/p" "$I1/cfg/env/env.sh" >"$T/values"
 [ "$(wc -l <"$T/values")" = 4 ] || fail "want the 4 secret values of the sample, got: $(cat "$T/values")"
@@ -151,7 +151,7 @@ grep -q 'secrets added to cfg/env/env.sh' "$T/i6/.hero/restore.log" || fail "sec
 # a restore of one service takes that service's secret names only
 expect_code 0 hero-restore --identity "$T/alice.key" -p "$KEYS/test.pub" --root "$T/i7" --service hero_osis "$T/s.hsnap"
 grep -q '^export OSIS_MASTER_KEY=' "$T/i7/cfg/env/env.sh" || fail "the restored service's secret not carried"
-grep -q 'HERO_DB_KEY' "$T/i7/cfg/env/env.sh" && fail "an unselected service's secret was added"
+! grep -q 'HERO_DB_KEY' "$T/i7/cfg/env/env.sh" || fail "an unselected service's secret was added"
 # a secrets file that is a symbolic link is never replaced by a copy
 cp -a "$T/i5" "$T/i8"; mkdir -p "$T/elsewhere"
 printf 'export OSIS_MASTER_KEY=kept\n' >"$T/elsewhere/env.sh"
