@@ -4,8 +4,8 @@
 # exactly the exit codes their --help names; they render without groff warnings;
 # --help exits 0.
 . "$(dirname "$0")/lib.sh"
-need groff
 MAN=$HERO_TOP/docs/man
+groff=0; ! command -v groff >/dev/null || groff=1 # the rendering check needs it (scripts/install-deps.sh)
 
 # long_options FILE: every name in the `static const struct option` tables of FILE
 long_options() {
@@ -67,8 +67,10 @@ for tool in hero-snap hero-inspect hero-restore hero-migrate; do
 	got=$(exit_codes "$page")
 	[ "$got" = "$want" ] || fail "$tool: EXIT STATUS lists '$got', --help names '$want'"
 
-	groff -man -Tutf8 -ww -z "$page" 2>"$T/groff" || fail "$tool: groff failed on $page"
-	[ ! -s "$T/groff" ] || { cat "$T/groff" >&2; fail "$tool: groff warnings in $page"; }
+	if [ "$groff" = 1 ]; then
+		groff -man -Tutf8 -ww -z "$page" 2>"$T/groff" || fail "$tool: groff failed on $page"
+		[ ! -s "$T/groff" ] || { cat "$T/groff" >&2; fail "$tool: groff warnings in $page"; }
+	fi
 	if [ -n "${HERO_PREFIX:-}" ]; then
 		cmp -s "$page" "$HERO_PREFIX/share/man/man1/$tool.1" || fail "$tool: man page not installed by make install"
 	fi
@@ -85,4 +87,5 @@ documented "$MAN/hero-restore.1" allow-missing-secrets || fail "a documented opt
 [ "$(page_flags "$T/bad.1" | grep -c hook)" = 1 ] || fail "page_flags did not read the OPTIONS items"
 (same_flags x "$(page_flags "$T/bad.1")" "$(hero-snap --help | long_flags)") 2>"$T/err" && fail "a flag only in --help was not noticed"
 expect_grep 'only in the man page: --hookz ; only in --help: --hooks' "$T/err"
+[ "$groff" = 1 ] || skip "groff is not installed: the man pages were not rendered"
 echo ok
