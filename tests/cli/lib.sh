@@ -31,12 +31,13 @@ expect_no_grep() { ! grep -q -- "$1" "$2" || fail "'$1' unexpectedly found in $2
 eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 # wait_for SECS CMD...: poll CMD every 50 ms until it succeeds; fail after SECS seconds.
 # With a single word after SECS, that word is a shell condition, evaluated: wait_for 5 '[ -S "$sock" ]'
-wait_for() {
-	local _wf_secs=$1 _wf_end; shift
-	_wf_end=$(( $(date +%s%N) / 1000000 + _wf_secs * 1000 ))
+wait_for() { poll "$@" || fail "timed out after ${1}s waiting for: ${*:2}"; }
+# poll SECS CMD...: wait_for, but return 1 at the timeout (the caller names what it waited for)
+poll() {
+	local _p_end=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
 	while :; do
 		if [ $# = 1 ]; then eval "$1" && return 0; else "$@" && return 0; fi
-		[ "$(( $(date +%s%N) / 1000000 ))" -lt "$_wf_end" ] || fail "timed out after ${_wf_secs}s waiting for: $*"
+		[ "$(( $(date +%s%N) / 1000000 ))" -lt "$_p_end" ] || return 1
 		sleep 0.05
 	done
 }
@@ -45,7 +46,11 @@ tree_hash() { (cd "$1" && find . -printf '%p %y %m %s\n' | LC_ALL=C sort && find
 # st SERVICE FIELD: a field of a service in the zinit simulator's $T/state.json ('' if absent)
 st() { "$JGET" "$T/state.json" "services.$1.$2" 2>/dev/null || true; }
 # wait_state SERVICE REGEX: poll until the service's state in $T/state.json matches
-wait_state() { wait_for 5 '[[ "$(st "$1" state)" =~ $2 ]]'; }
+wait_state() {
+	local _ws_service=$1 _ws_re=$2
+	poll 5 '[[ "$(st "$_ws_service" state)" =~ $_ws_re ]]' ||
+		fail "$_ws_service: state '$(st "$_ws_service" state)' never matched '$_ws_re'"
+}
 # stopped PID: the process is stopped (by SIGSTOP, or a HERO_FAULT=POINT:N:stop)
 stopped() { [ "$(ps -o stat= -p "$1" | cut -c1)" = T ]; }
 # same_out WHAT CMD_A CMD_B: the shell commands CMD_A and CMD_B (each run with eval, so a failure
