@@ -26,6 +26,8 @@ static _Noreturn void usage(int code)
 	fprintf(f, "usage: hero-inspect [--verify] [--list] [--json] [-p PUBKEY]... [--trusted-keys DIR]\n"
 		   "                    [--identity FILE [--identity-passphrase-file F]] [--passphrase-file FILE] FILE|-\n"
 		   "       hero-inspect --chain [--verify] [--json] [-p PUBKEY]... [--trusted-keys DIR] DIR|FILE...\n"
+		   "       hero-inspect --help | --version\n"
+		   "-p is short for --public-key.\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged, forged or signed by an untrusted key.\n");
 	exit(code);
 }

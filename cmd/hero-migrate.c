@@ -489,7 +489,8 @@ static void job_usage(const char *cmd, int code)
 		"         [--poll-ms MS] [--timeout [STAGE=]SECS]... [--journal FILE] [--dry-run] [--json] [--quiet]\n"
 		"Move context NAME of the instance at --root to the target, as journaled stages:\n"
 		"provision wait gateway bootstrap snapshot transfer restore reconcile verify cutover\n"
-		"cleanup. 'plan' prints what each stage will do; 'run' creates the job and runs it.\n",
+		"cleanup. 'plan' prints what each stage will do; 'run' creates the job and runs it.\n"
+		"-s and -p are short for --secret-key and --public-key.\n",
 		hero_progname, cmd);
 	exit(code);
 }
@@ -890,7 +891,10 @@ static void usage(int code)
 	fprintf(f, "usage: %s COMMAND [OPTIONS]\n\ncommands:\n", hero_progname);
 	for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
 		fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
-	fprintf(f, "\n'%s COMMAND --help' describes each command.\n", hero_progname);
+	fprintf(f, "\n'%s COMMAND --help' describes each command; '%s --version' prints the version.\n"
+		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive refused by the target, 4 schema newer than the\n"
+		   "target, 5 busy, 6 missing secrets, 7 key conflict. See hero-migrate(1).\n",
+		hero_progname, hero_progname);
 	exit(code);
 }
 

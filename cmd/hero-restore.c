@@ -31,6 +31,8 @@ static _Noreturn void usage(int code)
 		   "                    [--max-entries N] [--max-file-size N] [--max-total-size N]\n"
 		   "                    [--max-path-length N] [--max-ratio N]\n"
 		   "                    FILE|-|DIR|BASE INCREMENT...\n"
+		   "       hero-restore --help | --version\n"
+		   "-p is short for --public-key.\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 archive damaged/untrusted/unsafe, 4 schema newer than\n"
 		   "the target, 5 busy, 6 missing secrets, 7 key conflict. See hero-restore(1).\n");
 	exit(code);

@@ -88,6 +88,8 @@ static _Noreturn void usage(int code)
 		   "       hero-snap prune DIR [--keep-daily N] [--keep-weekly N] [--keep-monthly N]\n"
 		   "                 [--dry-run] [--json] [--metrics FILE]\n"
 		   "       hero-snap keygen [--encryption] -s SECKEY -p PUBKEY [--passphrase-file FILE | --no-passphrase] [--force]\n"
+		   "       hero-snap --help | --version\n"
+		   "-s, -p and -o are short for --secret-key, --public-key and --output.\n"
 		   "Exit: 0 ok, 1 failure, 2 usage, 3 parent archive damaged or untrusted, 5 busy. See hero-snap(1).\n");
 	exit(code);
 }

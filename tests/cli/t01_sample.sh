@@ -8,8 +8,6 @@ CTXS="root geomind alice"
 
 # q DB SQL: query a database of the instance without checkpointing its WAL
 q() { sqlite3 -readonly "$R/$1" "$2"; }
-# eq WHAT GOT WANT
-eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 # between WHAT VALUE LO HI
 between() { [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] || fail "$1: $2 not within [$3, $4]"; }
 bytes() { find "$@" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
@@ -179,8 +177,7 @@ mkdir -p "$T/w"
 "$DBW" "$W" --seconds 2 --ready "$T/w/ready" >"$T/w/out" 2>"$T/w/err" &
 wpid=$!
 at_exit "kill $wpid 2>/dev/null"
-for _ in $(seq 100); do [ -e "$T/w/ready" ] && break; sleep 0.1; done
-[ -e "$T/w/ready" ] || fail "hero-dbwriter never became ready: $(cat "$T/w/err")"
+wait_for 10 '[ -e "$T/w/ready" ] || { ! kill -0 $wpid 2>/dev/null && fail "hero-dbwriter ended before it was ready: $(cat "$T/w/err")"; }'
 expect_code 0 "$DBW" --check "$W"
 expect_grep '^consistent: [1-9][0-9]* batches' "$T/out"
 wait "$wpid" || fail "hero-dbwriter failed: $(cat "$T/w/err")"

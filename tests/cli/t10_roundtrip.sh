@@ -12,7 +12,7 @@ expect_code 0 hero-snap -s "$KEYS/test.key" -o "$A" --root "$S"
 expect_grep '^hero-snap: archive [0-9a-f]\{32\}: [0-9]* entries' "$T/err"
 id=$(sed -n 's/^hero-snap: archive \([0-9a-f]*\):.*/\1/p' "$T/err")
 [ -s "$A" ] || fail "no archive written"
-ls "$T" | grep -q '\.tmp\.' && fail "temporary output left behind"
+ls "$T" | matches '\.tmp\.' && fail "temporary output left behind"
 
 echo "== inspect shows the manifest; --verify checks every byte"
 expect_code 0 hero-inspect "$A"
@@ -24,7 +24,7 @@ expect_code 0 hero-inspect --verify -p "$KEYS/test.pub" "$A"
 expect_grep 'signature and every entry verified' "$T/out"
 expect_code 0 hero-inspect --json --list "$A"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["manifest"]["archive_id"]==sys.argv[2]; assert len(d["entries"])>50' "$T/out" "$id" 2>/dev/null \
-	|| grep -q "\"archive_id\": \"$id\"" "$T/out" || fail "--json lacks the archive id"
+	|| matches "\"archive_id\": \"$id\"" "$T/out" || fail "--json lacks the archive id"
 expect_code 3 hero-inspect --verify -p "$KEYS/other.pub" "$A"
 expect_grep 'untrusted key' "$T/err"
 
@@ -32,7 +32,7 @@ echo "== a bare root lacks the secrets: refused (6), nothing created"
 expect_code 6 hero-restore -p "$KEYS/test.pub" --root "$D" "$A"
 expect_grep 'lacks secrets the archive needs: .*OSIS_MASTER_KEY' "$T/err"
 [ -e "$D" ] && fail "refused restore created the target"
-ls -a "$T" | grep -q 'hero-staging' && fail "staging left behind"
+ls -a "$T" | matches 'hero-staging' && fail "staging left behind"
 
 echo "== restore into a fresh root"
 expect_code 0 hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$D" "$A"
@@ -48,7 +48,7 @@ n=0
 for db in $(cd "$S" && find . -name '*.db' | LC_ALL=C sort); do
 	[ -f "$D/$db" ] || fail "database $db not restored"
 	[ -e "$D/$db-wal" ] && fail "restored $db came with a -wal"
-	cmp -s <(dbdump "$S/$db") <(dbdump "$D/$db") || fail "database $db differs"
+	same_out "database $db differs" 'dbdump "$S/$db"' 'dbdump "$D/$db"'
 	[ "$(sqlite3 "$D/$db" 'PRAGMA integrity_check')" = ok ] || fail "$db fails integrity_check"
 	n=$((n + 1))
 done
@@ -57,8 +57,8 @@ done
 for p in var/hero_indexer var/hero_embedder var/hero_foundry/thumbs var/sockets var/log var/run cfg/env; do
 	[ -e "$D/$p" ] && fail "skipped state $p was restored"
 done
-find "$D" -name '*.tmp' -o -name .cache | grep -q . && fail "excluded files restored"
-ls -a "$T" | grep -q 'hero-staging' && fail "staging left behind"
+find "$D" -name '*.tmp' -o -name .cache | matches . && fail "excluded files restored"
+ls -a "$T" | matches 'hero-staging' && fail "staging left behind"
 
 echo "== no secret value in the archive, compressed or not"
 grep -o '=.*' "$S/cfg/env/env.sh" | cut -c2- | tr -d "'\"" >"$T/secrets"
@@ -93,7 +93,7 @@ expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$T/live" "$A"
 [ "$(cat "$T/live/notes.txt")" = mine ] || fail "unmanaged file lost"
 cmp -s "$S/cfg/env/env.sh" "$T/live/cfg/env/env.sh" || fail "secrets file lost"
 [ -S "$T/live/var/sockets/hero_osis/rpc.sock" ] || fail "socket lost"
-find "$T/live/var/hero_indexer" "$T/live/var/hero_foundry/thumbs" -type f 2>/dev/null | grep -q . && fail "stale derived state of a restored service kept"
+find "$T/live/var/hero_indexer" "$T/live/var/hero_foundry/thumbs" -type f 2>/dev/null | matches . && fail "stale derived state of a restored service kept"
 
 echo "== --dry-run verifies and describes, changes nothing"
 h=$(tree_hash "$T/live")

@@ -8,8 +8,7 @@ sqlite3 "$DB" 'PRAGMA user_version=3' # the schema hero_osis declares
 "$DBW" "$DB" --seconds 30 --ready "$T/ready" --interval 0 &
 pid=$!
 at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-for _ in $(seq 100); do [ -e "$T/ready" ] && break; sleep 0.05; done
-[ -e "$T/ready" ] || fail "writer did not start"
+wait_for 5 '[ -e "$T/ready" ]' # the writer started
 for i in 1 2 3; do
 	before=$(sqlite3 -readonly "$DB" 'SELECT v FROM counter WHERE k="rows"')
 	expect_code 0 hero-snap -s "$KEYS/test.key" -o "$A" --root "$S"

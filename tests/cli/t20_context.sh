@@ -17,7 +17,7 @@ ctx_rows() {
 	local db cols
 	for db in var/hero_biz/biz.db var/hero_foundry/foundry.db var/hero_voice/voice.db; do
 		for t in $(q "$1/$db" "SELECT name FROM sqlite_schema WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY 1"); do
-			q "$1/$db" "SELECT count(*) FROM pragma_table_info('$t') WHERE name='context'" | grep -q 1 || continue
+			q "$1/$db" "SELECT count(*) FROM pragma_table_info('$t') WHERE name='context'" | matches 1 || continue
 			q "$1/$db" "SELECT * FROM $t WHERE context='$2' ORDER BY 1" | sed "s/|$2|/|X|/; s/^$2|/X|/; s/|$2\$/|X/"
 		done
 	done
@@ -73,10 +73,10 @@ for target in alice dora; do
 	[ "$target" = dora ] && keep=$(others "$I2" dora "alice bravo charlie" | sha256sum)
 	expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$I2" --context alice --as "$target" "$A"
 	# the target context equals instance 1's alice, file for file and row for row
-	cmp -s <(ctx_files "$I1" alice) <(ctx_files "$I2" "$target") || fail "$target files differ from the source's alice"
-	cmp -s <(ctx_rows "$I1" alice) <(ctx_rows "$I2" "$target") || fail "$target rows differ from the source's alice"
+	same_out "$target files differ from the source's alice" 'ctx_files "$I1" alice' 'ctx_files "$I2" "$target"'
+	same_out "$target rows differ from the source's alice" 'ctx_rows "$I1" alice' 'ctx_rows "$I2" "$target"'
 	for db in var/hero_osis/$target/objects.db var/hero_db/$target/data.db var/hero_books/$target/books.db var/hero_collab/$target/collab.db; do
-		cmp -s <(q "$I1/${db/$target/alice}" .dump) <(q "$I2/$db" .dump) || fail "$db differs"
+		same_dump "$db differs" "$I1/${db/$target/alice}" "$I2/$db"
 	done
 	# every other context, file and row of instance 2 is unchanged
 	if [ "$target" = alice ]; then
@@ -126,8 +126,8 @@ expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$I2" "$T/biz1.hsnap"
 [ "$(q "$I2/var/hero_biz/biz.db" 'PRAGMA user_version')" = 2 ] || fail "schema not raised"
 q "$I2/var/hero_biz/biz.db" "SELECT due FROM invoices LIMIT 1" >/dev/null || fail "migration did not run"
 grep -q 'hero_biz migration .*0002_invoice_due.sql' "$I2/.hero/restore.log" || fail "migration not recorded"
-cmp -s <(cd "$I2" && find var/hero_osis -type f | sort | xargs sha256sum) <(cd "$T/i2-pristine" && find var/hero_osis -type f | sort | xargs sha256sum) \
-	|| fail "a one-service restore touched another service"
+same_out "a one-service restore touched another service" \
+	'cd "$I2" && find var/hero_osis -type f | sort | xargs sha256sum' 'cd "$T/i2-pristine" && find var/hero_osis -type f | sort | xargs sha256sum'
 
 echo "== hooks: quiesce, resume (also after a failure), health"
 cp -r "$M" "$T/mh"

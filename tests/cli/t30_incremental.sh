@@ -16,7 +16,8 @@ json_field() { sed -n "s/.*\"$1\":\\([^,}]*\\).*/\\1/p" "$2" | tr -d '"'; }
 # a tree's state as a restore leaves it, without the restore's own log
 state_hash() { (cd "$1" && find . ! -path './.hero' ! -path './.hero/*' -printf '%p %y %m %s\n' | LC_ALL=C sort &&
 	find . -type f ! -path './.hero/*' -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1; }
-tick() { sleep 0.05; }
+# tick: the next changes get later times than the archive just written
+tick() { clock_past "$(ls -t "$A"/*.hsnap | head -n 1)"; }
 # flip FILE OFFSET: invert one byte (never a no-op, unlike writing a fixed value)
 flip() { local b; b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' '); printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
 
@@ -92,9 +93,9 @@ expect_grep "^link 4: $id3 increment" "$T/out"
 expect_code 0 hero-restore --allow-missing-secrets -p "$KEYS/test.pub" --root "$T/live" "$A" --json
 expect_grep '"links":4' "$T/out"
 [ "$(cat "$T/live/notes.txt")" = mine ] || fail "unmanaged file lost"
-cmp -s <(cd "$T/live/var" && find hero_books hero_collab hero_foundry/files hero_voice -type f ! -name '*-wal' ! -name '*-shm' ! -name '*.tmp' ! -path '*/.cache/*' | sort | xargs sha256sum) \
-	<(cd "$T/fresh-r/var" && find hero_books hero_collab hero_foundry/files hero_voice -type f | sort | xargs sha256sum) ||
-	fail "live restore of the directory differs"
+same_out "live restore of the directory differs" \
+	"cd '$T/live/var' && find hero_books hero_collab hero_foundry/files hero_voice -type f ! -name '*-wal' ! -name '*-shm' ! -name '*.tmp' ! -path '*/.cache/*' | sort | xargs sha256sum" \
+	"cd '$T/fresh-r/var' && find hero_books hero_collab hero_foundry/files hero_voice -type f | sort | xargs sha256sum"
 echo "== one service of a chain"
 cp -a "$T/fresh-r" "$T/svc" && sqlite3 "$T/svc/var/hero_biz/biz.db" "DELETE FROM invoices"
 expect_code 0 restore --root "$T/svc" --service hero_biz "$A"
@@ -120,7 +121,7 @@ expect_grep "parent $id1 of '$A/2-inc.hsnap' is missing" "$T/err"
 expect_code 3 hero-inspect --chain "$A"
 mv "$T/1-inc.hsnap" "$A/"
 [ "$(tree_hash "$T/chain-r")" = "$h" ] || fail "a refused restore changed the target"
-ls -a "$T" | grep -q 'hero-staging' && fail "staging left behind"
+ls -a "$T" | matches 'hero-staging' && fail "staging left behind"
 
 echo "== a damaged link is reported as damaged, wherever it is"
 cp "$A/2-inc.hsnap" "$T/bad.hsnap"
@@ -139,7 +140,7 @@ echo "== the parent must verify, and be of this instance and scope"
 expect_code 3 snap -o "$T/x.hsnap" --parent "$T/bad.hsnap"
 expect_grep "parent.*bad.hsnap.*damaged" "$T/err"
 [ -e "$T/x.hsnap" ] && fail "an output was left after a refused parent"
-ls "$T" | grep -q 'x.hsnap.tmp' && fail "a temporary output was left"
+ls "$T" | matches 'x.hsnap.tmp' && fail "a temporary output was left"
 expect_code 3 hero-snap -q -s "$KEYS/other.key" --root "$S" -o "$T/x.hsnap" --parent "$A/3-inc.hsnap"
 expect_grep 'untrusted key' "$T/err"
 expect_code 0 hero-snap -q -s "$KEYS/other.key" --root "$S" -o "$T/x.hsnap" --parent "$A/3-inc.hsnap" -p "$KEYS/test.pub"

@@ -54,7 +54,7 @@ f=$T/t1/$E
 cmp -s <(head -n "$(wc -l <"$T/before")" "$f") "$T/before" || fail "the target's lines changed"
 [ "$(wc -l <"$f")" = $(($(wc -l <"$T/before") + 1)) ] || fail "more than one line added: $(tail -n +6 "$f")"
 [ "$(grep -c OSIS_MASTER_KEY "$f")" = 1 ] || fail "OSIS_MASTER_KEY assigned more than once"
-tail -n 1 "$f" | grep -q "^export OSIS_MASTER_KEY='" || fail "added line not written as export NAME='value'"
+tail -n 1 "$f" | matches "^export OSIS_MASTER_KEY='" || fail "added line not written as export NAME='value'"
 runs_nothing "$f"
 
 echo "== a bare target: every carried name, each line written by the toolkit"

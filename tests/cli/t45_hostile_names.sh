@@ -85,7 +85,7 @@ expect_grep '^service hero_books: version 0.5.0\\x1b\[31m -> 0.5.0, ' "$T/out"
 
 echo "== a backup directory: archives under hostile file names, a FIFO, a socket, a directory"
 expect_code 0 hero-snap -q -s "$KEYS/test.key" --root "$S" -o "$A/0-full.hsnap"
-sleep 0.05
+clock_past "$A/0-full.hsnap"
 echo change >"$S/var/hero_foundry/files/alice/documents/note-0001.md"
 expect_code 0 hero-snap -q -s "$KEYS/test.key" --root "$S" -o "$A/1-inc$ESC[31m.hsnap" --parent "$A/0-full.hsnap"
 mkfifo "$A/x.hsnap" "$A/fifo$ESC[1m.hsnap"

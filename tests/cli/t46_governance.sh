@@ -32,7 +32,7 @@ before=$(tree_hash "$W")
 runs=0
 run() {
 	local name=$1 code=$2 want=$3; shift 3
-	timeout 60 hero-restore -p "$KEYS/test.pub" --root "$R" "$@" >"$T/out" 2>"$T/err"; local rc=$?
+	local rc; timeout 60 hero-restore -p "$KEYS/test.pub" --root "$R" "$@" >"$T/out" 2>"$T/err" && rc=0 || rc=$?
 	local what="$name ($*)"
 	[ "$rc" = "$code" ] || { cat "$T/err" >&2; fail "$what: exit $rc, want $code"; }
 	[ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err" >&2; fail "$what: want exactly one error line"; }
@@ -85,7 +85,8 @@ expect_code 0 hero-restore -p "$KEYS/test.pub" --root "$R" --dry-run "$T/own.hsn
 [ -z "$(ls -A "$TMPDIR")" ] || fail "left in \$TMPDIR: $(ls -A "$TMPDIR")"
 [ "$(tree_hash "$W")" = "$before" ] || fail "a dry run changed the target"
 rows=$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')
-sqlite3 "$R/var/hero_books/root/books.db" "INSERT INTO entries(date, title, body) VALUES ('2026-12-01', 'later', 'x')"
+sqlite3 "$R/var/hero_books/root/books.db" "INSERT INTO entries(date, account, amount_cents, memo) VALUES ('2026-12-01', 'later', 1, 'x')"
+[ "$(sqlite3 "$R/var/hero_books/root/books.db" 'SELECT count(*) FROM entries')" = $((rows + 1)) ] || fail "the later row was not added"
 # what the target's manifest excludes (hero_foundry: *.tmp files, .cache/ directories) is not
 # part of the restored state: it stays, as it would after a restore of any other state
 F=$R/var/hero_foundry/files/root

@@ -15,17 +15,8 @@ start_sim() {
 	"$SIM" --socket "$sock" --config "$cfg" --restart-delay-ms 100 --test-interval-ms 50 "$@" &
 	local pid=$!
 	at_exit "kill $pid 2>/dev/null; wait $pid 2>/dev/null"
-	for _ in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.05; done
-	fail "zinit-sim did not start on $sock"
+	wait_for 5 '[ -S "$sock" ]'
 }
-# st SERVICE FIELD: a field of the simulator's state file (empty when absent)
-st() { "$JGET" "$T/state.json" "services.$1.$2" 2>/dev/null || true; }
-# wait_state SERVICE REGEX: poll until the service's state matches
-wait_state() {
-	for _ in $(seq 100); do [[ "$(st "$1" state)" =~ $2 ]] && return 0; sleep 0.05; done
-	fail "$1: state '$(st "$1" state)' never matched '$2'"
-}
-eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 rc() { expect_code "$1" hero-migrate reconcile --desired "$D" --supervisor "$Z" --set DATA_DIR=/srv/data "${@:2}"; }
 # line_of REGEX: the line number of the first stdout line matching REGEX
 line_of() { grep -n -- "$1" "$T/out" | head -1 | cut -d: -f1; }
@@ -135,7 +126,7 @@ expect_grep '^in sync: 3 services declared' "$T/out"
 
 echo "== a stopped owned service is started again"
 "$HERO_BUILD/tests/usock" --lines 1 "$T/z.sock" '{"jsonrpc":"2.0","id":1,"method":"service_stop","params":["cache"]}\n' >/dev/null
-for _ in $(seq 100); do [ "$(st cache target)" = Down ] && [ "$(st cache pid)" = 0 ] && break; sleep 0.05; done
+wait_for 5 '[ "$(st cache target)" = Down ] && [ "$(st cache pid)" = 0 ]'
 rc 1 --check
 expect_grep '^start  *cache  *target Down$' "$T/out"
 rc 0
@@ -199,7 +190,7 @@ mkdir -p "$T/inst"
 "$HERO_BUILD/tests/hero-sample-service" --root "$T/inst" --socket "$T/http.sock" &
 hp=$!
 at_exit "kill $hp 2>/dev/null"
-for _ in $(seq 100); do [ -S "$T/http.sock" ] && break; sleep 0.05; done
+wait_for 5 '[ -S "$T/http.sock" ]'
 expect_code 1 hero-migrate reconcile --desired "$D" --supervisor "unix:$T/http.sock"
 expect_grep "speaks neither zinit JSON-RPC nor the zinit line protocol" "$T/err"
 expect_code 1 hero-migrate reconcile --desired "$D" --supervisor "unix:$T/nothing.sock"

@@ -10,11 +10,9 @@ SVC=$HERO_BUILD/tests/hero-sample-service
 PANEL=$HERO_TOP/examples/probes/hero-panel.yaml
 R=$T/restored
 SOCK=$R/var/sockets/hero_sample/rpc.sock
-eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
 verify() { expect_code "$1" hero-migrate verify --probes "$PANEL" --set HERO_ROOT="$R" --set ZINIT_SOCKET="$T/z.sock" "${@:2}"; }
 # the one output line of probe NAME
 line() { grep "^[a-zA-Z]* *$1 " "$T/out" || fail "no line for probe $1"; }
-wait_for() { for _ in $(seq 200); do eval "$1" && return 0; sleep 0.05; done; fail "timed out waiting for: $1"; }
 
 echo "== a sample instance, snapshotted and restored into a fresh root"
 expect_code 0 "$SAMPLE" --root "$T/src" --size 4M --contexts root,geomind --seed 11
@@ -27,12 +25,12 @@ PATH="$HERO_BUILD/tests:$PATH" "$SIM" --socket "$T/z.sock" --config "$T/cfg" --r
 	--test-interval-ms 50 --state "$T/state.json" &
 sim=$!
 at_exit "kill $sim 2>/dev/null; wait $sim 2>/dev/null"
-wait_for '[ -S "$T/z.sock" ]'
+wait_for 10 '[ -S "$T/z.sock" ]'
 expect_code 0 hero-migrate reconcile --desired "$HERO_TOP/examples/desired" --supervisor "unix:$T/z.sock" \
 	--set HERO_ROOT="$R"
 expect_grep '^add  *hero_sockets$' "$T/out"
 expect_grep '^add  *hero_sample$' "$T/out"
-wait_for '[ "$("$JGET" "$T/state.json" services.hero_sample.state)" = Running ]'
+wait_for 10 '[ "$("$JGET" "$T/state.json" services.hero_sample.state)" = Running ]'
 [ -S "$SOCK" ] || fail "the sample service socket is missing"
 
 echo "== the reference panel passes: one line per probe, with its duration"
@@ -63,7 +61,7 @@ echo "== jsonrpc: the same result for two contexts (a routing bug) fails"
 "$SVC" --root "$R" --socket "$T/bug.sock" --ignore-context &
 bug=$!
 at_exit "kill $bug 2>/dev/null"
-wait_for '[ -S "$T/bug.sock" ]'
+wait_for 10 '[ -S "$T/bug.sock" ]'
 verify 1 --set HERO_SOCKET="$T/bug.sock" --only contexts-route-apart
 eq "lines with --only" "$(wc -l <"$T/out")" 1
 line contexts-route-apart >/dev/null
@@ -86,14 +84,14 @@ expect_grep "^FAIL photos-are-jpeg .*0 files match '$R/var/hero_foundry/files/ro
 
 echo "== http and services: a service that is down fails"
 "$US" --lines 1 "$T/z.sock" '{"jsonrpc":"2.0","id":1,"method":"service_stop","params":["hero_sample"]}\n' >/dev/null
-wait_for '[ "$("$JGET" "$T/state.json" services.hero_sample.pid)" = 0 ]'
+wait_for 10 '[ "$("$JGET" "$T/state.json" services.hero_sample.pid)" = 0 ]'
 verify 1 --only services-healthy --only ui-navigation
 expect_grep '^FAIL services-healthy .*1 of 2 services failing: hero_sample Error(Signaled(Pid([0-9]*), SIGTERM, false))$' "$T/out"
 expect_grep "^FAIL ui-navigation .*cannot reach $SOCK: " "$T/out"
 
 echo "== started again, then hung (SIGSTOP): probes time out, the health check fails"
 "$US" --lines 1 "$T/z.sock" '{"jsonrpc":"2.0","id":1,"method":"service_start","params":["hero_sample"]}\n' >/dev/null
-wait_for '[ "$("$JGET" "$T/state.json" services.hero_sample.state)" = Running ]'
+wait_for 10 '[ "$("$JGET" "$T/state.json" services.hero_sample.state)" = Running ]'
 verify 0 --only services-healthy --only ui-navigation
 cat >"$T/panel.yaml" <<EOF
 defaults: {timeout: 2s}
@@ -140,13 +138,13 @@ printf 'exec: sleep 600\nhealth: {rpc: no.such.method, socket: %s}\n' "$T/h.sock
 "$SIM" --socket "$T/z3.sock" --config "$T/cfg3" --state "$T/state3.json" &
 sim3=$!
 at_exit "kill $sim3 2>/dev/null; wait $sim3 2>/dev/null"
-wait_for '[ -S "$T/h.sock" ] && [ "$("$JGET" "$T/state3.json" services.bad.state)" = Running ]'
+wait_for 10 '[ -S "$T/h.sock" ] && [ "$("$JGET" "$T/state3.json" services.bad.state)" = Running ]'
 printf 'probes:\n  - {name: rpc-health, kind: services, supervisor: "unix:%s"}\n' "$T/z3.sock" >"$T/p3.yaml"
 expect_code 1 hero-migrate verify --probes "$T/p3.yaml"
 expect_grep '^FAIL rpc-health .*1 of 2 services failing: bad health no.such.method returned an error$' "$T/out"
 rm "$T/cfg3/bad.yaml"
 "$US" --lines 1 "$T/z3.sock" '{"jsonrpc":"2.0","id":1,"method":"service_stop","params":["bad"]}\n' >/dev/null
-wait_for '[ "$("$JGET" "$T/state3.json" services.bad.pid)" = 0 ]'
+wait_for 10 '[ "$("$JGET" "$T/state3.json" services.bad.pid)" = 0 ]'
 "$US" --lines 1 "$T/z3.sock" '{"jsonrpc":"2.0","id":1,"method":"service_forget","params":["bad"]}\n' >/dev/null
 expect_code 0 hero-migrate verify --probes "$T/p3.yaml"
 expect_grep '^ok  *rpc-health .*1 service up, 1 health check passed$' "$T/out"

@@ -73,14 +73,14 @@ priv=$(sed -n 2p "$T/id")
 for f in "$J" "$T/state/$job/log" "$T/state/$job/known_hosts" "$CSTATE"; do
 	grep -qF -- "$priv" "$f" && fail "private key material in $f"
 done
-sqlite3 "$J" "SELECT spec FROM jobs" | grep -q -- "$T/id\"" && fail "the identity path is stored in the spec"
+sqlite3 "$J" "SELECT spec FROM jobs" | matches -- "$T/id\"" && fail "the identity path is stored in the spec"
 cmp -s "$T/id.pub" "$(vm_field dir)/authorized_keys" || fail "the VM's authorized_keys are not exactly the given key"
-ssh-keygen -F "[$ip]:$SSH_PORT" -f "$T/state/$job/known_hosts" | grep -q "ssh-ed25519 $(cut -d" " -f2 "$(vm_field dir)/ssh_host_ed25519_key.pub")" || fail "the VM's host key is not pinned in the job's known_hosts"
+ssh-keygen -F "[$ip]:$SSH_PORT" -f "$T/state/$job/known_hosts" | matches "ssh-ed25519 $(cut -d" " -f2 "$(vm_field dir)/ssh_host_ed25519_key.pub")" || fail "the VM's host key is not pinned in the job's known_hosts"
 
 echo "== the context arrived whole on the VM, and the source still has it"
 R=$(vm_root)
 for db in var/hero_osis/geomind/objects.db var/hero_books/geomind/books.db; do
-	cmp -s <(sqlite3 -readonly "$SRC/$db" .dump) <(sqlite3 -readonly "$R/$db" .dump) || fail "$db differs on the VM"
+	same_dump "$db differs on the VM" "$SRC/$db" "$R/$db"
 done
 eq "customers of geomind on the VM" "$(sqlite3 "$R/var/hero_biz/biz.db" "SELECT count(*) FROM customers WHERE context = 'geomind'")" \
 	"$(sqlite3 "$SRC/var/hero_biz/biz.db" "SELECT count(*) FROM customers WHERE context = 'geomind'")"
@@ -115,15 +115,14 @@ expect_grep "^wait  *done  *1 .*ssh_probes=1" "$T/out"
 expect_grep "^verify  *done .*passed=6 failed=0" "$T/out"
 eq "VMs" "$(vms)" 1
 eq "gateways" "$(gws)" 1
-cmp -s <(sqlite3 -readonly "$SRC/var/hero_osis/root/objects.db" .dump) <(sqlite3 -readonly "$R/var/hero_osis/root/objects.db" .dump) ||
-	fail "root differs on the VM"
+same_dump "root differs on the VM" "$SRC/var/hero_osis/root/objects.db" "$R/var/hero_osis/root/objects.db"
 
 echo "== the simulator restarts (kill -9) and loses nothing; a VM whose sshd died gets it back"
 stop_compute
 kill "$(vm_field sshd_pid)"
-wait_for '! kill -0 "$(vm_field sshd_pid)" 2>/dev/null'
+wait_for 15 '! kill -0 "$(vm_field sshd_pid)" 2>/dev/null'
 start_compute
-wait_for '[ "$(rpc ComputeService.list_vms {} | "$JGET" - result.length)" = 1 ]'
+wait_for 15 '[ "$(rpc ComputeService.list_vms {} | "$JGET" - result.length)" = 1 ]'
 eq "VM after restart" "$(rpc ComputeService.get_vm '{"id":"vm-1"}' | "$JGET" - result.mycelium_ip)" "$ip"
 eq "gateway after restart" "$(rpc ComputeService.list_webgateways {} | "$JGET" - result.0.fqdn)" geomind.gw1.sim.grid.tf
 ssh_vm true || fail "the VM's sshd did not come back after the restart"

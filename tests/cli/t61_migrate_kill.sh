@@ -99,9 +99,9 @@ stop_compute
 start_compute --slices 64 --provision-ms 1500
 hero-migrate run $(vm_args) >"$T/run.out" 2>"$T/run.err" &
 run=$!
-wait_for '[ -n "$(job_of "$T/run.out")" ] && [ "$(stage_field "$(job_of "$T/run.out")" wait state)" = running ]'
+wait_for 15 '[ -n "$(job_of "$T/run.out")" ] && [ "$(stage_field "$(job_of "$T/run.out")" wait state)" = running ]'
 stop_compute
-sleep 0.3
+sleep 0.3 # the simulator stays down a while: the outage is what the job must live through
 start_compute --slices 64 --provision-ms 1500
 wait "$run" || { cat "$T/run.err" >&2; fail "the job failed across the simulator restart"; }
 job=$(job_of "$T/run.out")

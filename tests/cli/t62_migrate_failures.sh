@@ -17,7 +17,7 @@ SSOCK=$T/source.sock
 "$HERO_BUILD/tests/hero-sample-service" --root "$SRC" --socket "$SSOCK" &
 svc=$!
 at_exit "kill $svc 2>/dev/null"
-wait_for '[ -S "$SSOCK" ]'
+wait_for 15 '[ -S "$SSOCK" ]'
 cat >"$T/source-panel.yaml" <<EOF
 probes:
   - {name: source-objects, kind: jsonrpc, socket: "$SSOCK", call: objects.list, context: geomind, min_items: 1}
@@ -89,7 +89,7 @@ expect_code 0 hero-migrate abort --force "$job"
 
 echo "== a failing probe: verify fails after its attempts; an adopted gateway is left alone"
 rpc ComputeService.deploy_webgateway '{"name":"tenant","kind":"name","backends":["http://10.9.9.9:9988"]}' >/dev/null
-wait_for '[ "$(gw_field state)" = ready ]'
+wait_for 15 '[ "$(gw_field state)" = ready ]'
 cp "$T/panel.yaml" "$T/bad-panel.yaml"
 cat >>"$T/bad-panel.yaml" <<'EOF'
   - name: must-fail

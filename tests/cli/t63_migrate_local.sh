@@ -46,7 +46,7 @@ PATH="$HERO_BUILD/tests:$PATH" "$HERO_BUILD/tests/zinit-sim" --socket "$T/z.sock
 	--restart-delay-ms 100 --test-interval-ms 50 &
 zs=$!
 at_exit "kill $zs 2>/dev/null; wait $zs 2>/dev/null"
-wait_for '[ -S "$T/z.sock" ]'
+wait_for 15 '[ -S "$T/z.sock" ]'
 
 echo "== geomind moves to a local directory as dora: reconcile and verify through the library"
 expect_code 0 hero-migrate run --context geomind --as dora "${base[@]}" --target-dir "$D1" \
@@ -58,8 +58,7 @@ expect_grep "^context  geomind -> dora$" "$T/out"
 expect_grep "^provision  *skipped  *0 " "$T/out"
 expect_grep "^reconcile  *done  *1 .*drift=2 applied=2" "$T/out"
 expect_grep "^verify  *done  *[1-3] .*passed=6 failed=0" "$T/out"
-cmp -s <(sqlite3 -readonly "$SRC/var/hero_osis/geomind/objects.db" .dump) <(sqlite3 -readonly "$D1/var/hero_osis/dora/objects.db" .dump) ||
-	fail "objects of geomind differ from dora's"
+same_dump "objects of geomind differ from dora's" "$SRC/var/hero_osis/geomind/objects.db" "$D1/var/hero_osis/dora/objects.db"
 [ -e "$D1/var/hero_osis/geomind" ] && fail "the context arrived under its old name"
 eq "moved mark" "$("$JGET" "$SRC/.hero/moved/geomind" as)" dora
 [ -d "$SRC/var/hero_osis/geomind" ] || fail "the source lost geomind without --delete-source"

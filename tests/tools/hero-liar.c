@@ -187,8 +187,8 @@ static void add_db(struct lie *l, const char *path, enum hero_etype label, const
 /* ---- the cases ---- */
 
 /* hero_books as the sample instance has it (tests/tools/hero-sample.c), schema 1. */
-#define BOOKS_SQL "CREATE TABLE entries(id INTEGER PRIMARY KEY, date TEXT, title TEXT, body TEXT);" \
-		  "INSERT INTO entries(date, title, body) VALUES ('2026-01-01', 'liar', 'archived');"
+#define BOOKS_SQL "CREATE TABLE entries(id INTEGER PRIMARY KEY, date TEXT, account TEXT, amount_cents INTEGER, memo TEXT);" \
+		  "INSERT INTO entries(date, account, amount_cents, memo) VALUES ('2026-01-01', 'liar', 1, 'archived');"
 #define V1 "PRAGMA user_version=1;"
 
 /* A plain, truthful part of every archive: a foundry file and a books database of context root. */
@@ -378,7 +378,7 @@ static void trigger_update_of(struct lie *l)
 	truthful(l);
 	books(l, 0);
 	add_db(l, "var/hero_books/root/books.db", HERO_E_SQLITE,
-	       BOOKS_SQL "CREATE TRIGGER t AFTER UPDATE OF title ON entries BEGIN SELECT load_extension('/tmp/hero-liar-evil.so'); END;",
+	       BOOKS_SQL "CREATE TRIGGER t AFTER UPDATE OF memo ON entries BEGIN SELECT load_extension('/tmp/hero-liar-evil.so'); END;",
 	       "hero_books", "root");
 }
 
@@ -388,7 +388,7 @@ static void view_not_in_target(struct lie *l)
 	l->man = base_manifest("instance", NULL, NULL);
 	truthful(l);
 	books(l, 1);
-	add_db(l, "var/hero_books/root/books.db", HERO_E_SQLITE, BOOKS_SQL V1 "CREATE VIEW liar AS SELECT title FROM entries;",
+	add_db(l, "var/hero_books/root/books.db", HERO_E_SQLITE, BOOKS_SQL V1 "CREATE VIEW liar AS SELECT memo FROM entries;",
 	       "hero_books", "root");
 }
 
