@@ -16,14 +16,17 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(WERROR),-Werror) \
            $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) \
-           -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP \
+           -Iinclude $(LAYER_INC) $(PKG_CFLAGS) -MMD -MP \
            -DHERO_VERSION='"$(VERSION)"' -DHERO_DATADIR='"$(PREFIX)/share/hero"'
 LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += $(PKG_LIBS) -lpthread
 
 VERSION := 0.1.0
 
-LIB_SRC   := $(sort $(wildcard src/*.c))
+# The library's layers, lowest first (docs/architecture.md)
+LAYERS    := base pipeline format state snapshot restore supervise migrate
+LAYER_INC := $(LAYERS:%=-Isrc/%)
+LIB_SRC   := $(sort $(wildcard $(LAYERS:%=src/%/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libhero.a
 
