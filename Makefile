@@ -16,7 +16,7 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(WERROR),-Werror) \
            $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) \
-           -Iinclude $(LAYER_INC) $(PKG_CFLAGS) -MMD -MP \
+           -Iinclude $(PKG_CFLAGS) -MMD -MP \
            -DHERO_VERSION='"$(VERSION)"' -DHERO_DATADIR='"$(PREFIX)/share/hero"'
 LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += $(PKG_LIBS) -lpthread
@@ -25,7 +25,6 @@ VERSION := 0.1.0
 
 # The library's layers, lowest first (docs/architecture.md)
 LAYERS    := base pipeline format state snapshot restore supervise migrate
-LAYER_INC := $(LAYERS:%=-Isrc/%)
 LIB_SRC   := $(sort $(wildcard $(LAYERS:%=src/%/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libhero.a
@@ -53,7 +52,7 @@ $(SHIM): tests/shim/hero-faultfs.c
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -Isrc -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -101,7 +100,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/common.c tests/fuzz/common.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -Itests/fuzz -o $@ tests/fuzz/$*.c tests/fuzz/common.c \
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -Isrc -Itests/fuzz -o $@ tests/fuzz/$*.c tests/fuzz/common.c \
 		$(LIB) $(LDFLAGS) $(LDLIBS)
 
 fuzz-build:

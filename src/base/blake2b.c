@@ -4,7 +4,7 @@
  * constant for the compiler: this is what makes it twice as fast as a
  * loop over the sigma table.
  */
-#include "blake2b.h"
+#include "base/blake2b.h"
 
 #include <string.h>
 

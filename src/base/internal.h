@@ -114,7 +114,7 @@ void hero_quote_text(const char *text, int marks, char *out, size_t n);
 /* PATH made safe for a one-line message: hero_quote_text with MARKS. */
 void hero_path_quote(const char *path, char *out, size_t n);
 
-#include "strset.h"
+#include "base/strset.h"
 /* The paths one archive claims, keyed by their case-folded NFKC form. */
 struct hero_claims {
 	struct hero_strset exact, files, dirs, parents, rawparents;

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 int hero_metrics_read(const char *path, const char *name, double *out)
 {

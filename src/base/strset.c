@@ -1,5 +1,5 @@
 /* strset.c - a set of strings with open addressing and FNV-1a hashing. */
-#include "strset.h"
+#include "base/strset.h"
 
 #include <stdint.h>
 #include <stdlib.h>

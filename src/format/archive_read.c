@@ -23,12 +23,12 @@
 #include <sodium.h>
 #include <zstd.h>
 
-#include "blake2b.h"
-#include "crypt.h"
-#include "hashq.h"
-#include "internal.h"
-#include "prefetch.h"
-#include "tarck.h"
+#include "base/blake2b.h"
+#include "base/internal.h"
+#include "format/crypt.h"
+#include "format/tarck.h"
+#include "pipeline/hashq.h"
+#include "pipeline/prefetch.h"
 
 #define IN_BUF (256 * 1024)
 #define MANIFEST_MAX (16u << 20)

@@ -19,10 +19,10 @@
 #include <sodium.h>
 #include <zstd.h>
 
-#include "blake2b.h"
-#include "crypt.h"
-#include "internal.h"
-#include "sink.h"
+#include "base/blake2b.h"
+#include "base/internal.h"
+#include "format/crypt.h"
+#include "pipeline/sink.h"
 
 #define DATA_BUF (256 * 1024)
 #define OUT_SLOTS 4

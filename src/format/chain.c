@@ -1,6 +1,6 @@
 /* chain.c - links and chains of incremental archives (formats/hero-archive-v1.md
  * section 8, docs/decisions/0025-incremental-archives.md). */
-#include "chain.h"
+#include "format/chain.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 /* S quoted for a message (hero_path_quote: control bytes escaped) in BUF. */
 static const char *qs(const char *s, char *buf, size_t n)

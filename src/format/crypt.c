@@ -1,10 +1,10 @@
 /* crypt.c - file key wrapping and the key commitment (formats/hero-archive-v1.md 7). */
-#include "crypt.h"
+#include "format/crypt.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 #define ST_X25519 1
 #define ST_PASS 2

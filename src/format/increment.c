@@ -7,10 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blake2b.h"
-#include "chain.h"
+#include "base/blake2b.h"
+#include "base/internal.h"
+#include "format/chain.h"
 #include "hero/keys.h"
-#include "internal.h"
 
 #define CACHE ".hero/last-index"
 #define CACHE_TMP ".hero/last-index.tmp"

@@ -9,8 +9,8 @@
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
 
+#include "base/internal.h"
 #include "hero/archive.h"
-#include "internal.h"
 
 /* Length of the valid UTF-8 sequence at S (0 if invalid); *CP gets the code point. */
 static size_t utf8_len(const unsigned char *s, uint32_t *cp)

@@ -7,14 +7,14 @@
  * agrees with the ustar size, and records where each entry starts and how
  * large it is, so the reader can hold libarchive to the same boundaries
  * (docs/security.md, "parser differentials"). */
-#include "tarck.h"
+#include "format/tarck.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 static int tarck_fail(struct hero_tarck *t, struct hero_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -13,7 +13,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 struct hero_journal {
 	sqlite3 *db;

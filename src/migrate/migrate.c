@@ -13,8 +13,8 @@
 
 #include <sodium.h>
 
-#include "internal.h"
-#include "migrate_internal.h"
+#include "base/internal.h"
+#include "migrate/migrate_internal.h"
 
 typedef int (*stage_fn)(struct mig *m, struct hero_error *err);
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "hero/manifest.h"
-#include "migrate_internal.h"
+#include "migrate/migrate_internal.h"
 
 static const char *const names[HERO_MIG_NSTAGES] = {
 	"provision", "wait", "gateway", "bootstrap", "snapshot", "transfer",

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/internal.h"
 #include "hero/journal.h"
-#include "internal.h"
 
 #define MAX_ARGS 40
 #define MAX_CAPTURE (16u << 20)

@@ -9,11 +9,11 @@
 
 #include <sodium.h>
 
+#include "base/internal.h"
 #include "hero/keys.h"
 #include "hero/manifest.h"
 #include "hero/snapshot.h"
-#include "internal.h"
-#include "migrate_internal.h"
+#include "migrate/migrate_internal.h"
 
 /* Run CMD at the target with FILE as its stdin. */
 static int run_with_file(struct mig *m, const char *label, const char *cmd, const char *file, char **out,

@@ -11,13 +11,13 @@
 
 #include <sqlite3.h>
 
+#include "base/internal.h"
 #include "hero/lock.h"
 #include "hero/manifest.h"
 #include "hero/probe.h"
 #include "hero/reconcile.h"
 #include "hero/supervisor.h"
-#include "internal.h"
-#include "migrate_internal.h"
+#include "migrate/migrate_internal.h"
 
 /* The spec's vars, then HERO_ROOT and HERO_CONTEXT of the target, NULL-ended;
  * the first definition of a name wins. Free the array and element ROOT_AT. */

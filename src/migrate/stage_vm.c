@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "migrate_internal.h"
+#include "migrate/migrate_internal.h"
 
 #define SECRET_NAME "vm_secret"
 

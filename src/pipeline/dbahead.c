@@ -1,5 +1,5 @@
 /* dbahead.c - make the SQLite copies of a snapshot on a thread, a few ahead. */
-#include "dbahead.h"
+#include "pipeline/dbahead.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 struct item {
 	char path[4096];

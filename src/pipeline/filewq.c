@@ -5,7 +5,7 @@
  * head+count. A chunk holds data of one file and, on its last chunk, what
  * to do to finish the file; a small file is one chunk.
  */
-#include "filewq.h"
+#include "pipeline/filewq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 #define SLOTS 8
 #define SLOT_SIZE (256 * 1024)

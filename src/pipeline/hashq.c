@@ -5,7 +5,7 @@
  * holds entry data back to back and the positions where entries end, so a
  * slot carries many small entries and a large entry spans many slots.
  */
-#include "hashq.h"
+#include "pipeline/hashq.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,8 +13,8 @@
 
 #include <sodium.h>
 
-#include "blake2b.h"
-#include "internal.h"
+#include "base/blake2b.h"
+#include "base/internal.h"
 
 #define SLOTS 8
 #define SLOT_SIZE (256 * 1024)

@@ -5,7 +5,7 @@
  * at head+count whenever count < SLOTS. A slot is hashed before it is
  * handed over, so once the reader sees the end the prehash is complete.
  */
-#include "prefetch.h"
+#include "pipeline/prefetch.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blake2b.h"
+#include "base/blake2b.h"
 
 #define SLOTS 4
 #define SLOT_SIZE (1024 * 1024)

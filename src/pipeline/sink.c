@@ -13,7 +13,7 @@
  * The last, partial slot and anything the file system refuses go through the
  * page cache as before; the descriptor's flags are restored at the end.
  */
-#include "sink.h"
+#include "pipeline/sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "blake2b.h"
-#include "internal.h"
+#include "base/blake2b.h"
+#include "base/internal.h"
 
 struct hero_sink {
 	pthread_mutex_t mu;

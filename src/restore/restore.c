@@ -22,17 +22,17 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "chain.h"
-#include "ctxdb.h"
-#include "filewq.h"
+#include "base/internal.h"
+#include "format/chain.h"
 #include "hero/hooks.h"
-#include "internal.h"
-#include "plan.h"
-#include "secretfile.h"
-#include "sqlite_util.h"
-#include "swap.h"
+#include "pipeline/filewq.h"
+#include "restore/swap.h"
+#include "state/ctxdb.h"
+#include "state/plan.h"
+#include "state/secretfile.h"
+#include "state/sqlite_util.h"
 
-#include "restore_priv.h"
+#include "restore/restore_priv.h"
 
 static void say(const struct restore *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct restore *x, const char *fmt, ...)

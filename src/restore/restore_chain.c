@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "restore_priv.h"
+#include "base/internal.h"
+#include "restore/restore_priv.h"
 
 
 /* A refusal decided from the unverified headers and manifests of a chain

@@ -7,9 +7,9 @@
 
 #include <jansson.h>
 
-#include "chain.h"
+#include "format/chain.h"
 #include "hero/restore.h"
-#include "swap.h"
+#include "restore/swap.h"
 
 #define COPY_BUF (256 * 1024)
 #define INCOMING ".hero/incoming"

@@ -1,5 +1,5 @@
 /* swap.c - staging beside the root, carry-over, atomic exchange, recovery. */
-#include "swap.h"
+#include "restore/swap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/internal.h"
 #include "hero/lock.h"
-#include "internal.h"
 
 #define MARKER ".hero/restore-new"
 

@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/internal.h"
 #include "hero/incremental.h"
-#include "internal.h"
 
 int hero_lock_archive_dir(const char *dir, int shared, int *out, struct hero_error *err)
 {

@@ -14,16 +14,16 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "blake2b.h"
-#include "chain.h"
-#include "ctxdb.h"
-#include "dbahead.h"
+#include "base/blake2b.h"
+#include "base/internal.h"
+#include "format/chain.h"
 #include "hero/hooks.h"
 #include "hero/lock.h"
-#include "internal.h"
-#include "plan.h"
-#include "secretfile.h"
-#include "sqlite_util.h"
+#include "pipeline/dbahead.h"
+#include "state/ctxdb.h"
+#include "state/plan.h"
+#include "state/secretfile.h"
+#include "state/sqlite_util.h"
 
 static const char *class_name(enum hero_class c)
 {

@@ -1,5 +1,5 @@
 /* ctxdb.c - per-context rows in shared databases, and schema migrations. */
-#include "ctxdb.h"
+#include "state/ctxdb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,8 +7,8 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
-#include "sqlite_util.h"
+#include "base/internal.h"
+#include "state/sqlite_util.h"
 
 /* A double-quoted SQL identifier in BUF. */
 static const char *ident(const char *name, char *buf, size_t n)

@@ -13,8 +13,8 @@
 
 #include <curl/curl.h>
 
-#include "internal.h"
-#include "secretfile.h"
+#include "base/internal.h"
+#include "state/secretfile.h"
 
 static double now_s(void)
 {

@@ -20,8 +20,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "internal.h"
-#include "manifest_priv.h"
+#include "base/internal.h"
+#include "state/manifest_priv.h"
 
 extern char **environ;
 

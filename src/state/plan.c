@@ -1,5 +1,5 @@
 /* plan.c - walk the state surfaces the manifests declare and list what to archive. */
-#include "plan.h"
+#include "state/plan.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ctxdb.h"
-#include "internal.h"
+#include "base/internal.h"
+#include "state/ctxdb.h"
 
 struct walk {
 	struct hero_plan *p;

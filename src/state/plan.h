@@ -5,9 +5,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/strset.h"
 #include "hero/archive.h"
 #include "hero/manifest.h"
-#include "strset.h"
 
 struct plan_entry {
 	char *path;             /* relative to the root */

@@ -3,7 +3,7 @@
  * Secrets files are sourced by sh, so a line taken from an archive is never
  * copied as it is: each line is parsed strictly (parse_line), its value
  * decoded, and the toolkit writes its own `export NAME='value'` line. */
-#include "secretfile.h"
+#include "state/secretfile.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 #define NAME_MAX_LEN 255
 

@@ -19,8 +19,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#include "internal.h"
-#include "manifest_priv.h"
+#include "base/internal.h"
+#include "state/manifest_priv.h"
 #define GLOB_MAX 255               /* bytes of an include / exclude glob */
 #define VERSION_MAX 128            /* bytes of a version string */
 #ifndef VERSION_TIMEOUT_MS

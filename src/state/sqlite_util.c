@@ -1,5 +1,5 @@
 /* sqlite_util.c - consistent copies and checks of SQLite databases. */
-#include "sqlite_util.h"
+#include "state/sqlite_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 
 #include <sqlite3.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 static int db_error(sqlite3 *db, const char *what, const char *path, struct hero_error *err)
 {

@@ -20,8 +20,8 @@
 #include <sqlite3.h>
 
 #include "hero/supervisor.h"
-#include "probe_priv.h"
-#include "svcyaml.h"
+#include "supervise/probe_priv.h"
+#include "supervise/svcyaml.h"
 
 #define DEFAULT_TIMEOUT_MS 10000L
 

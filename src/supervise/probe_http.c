@@ -8,7 +8,7 @@
 #include <curl/curl.h>
 
 #include "hero/supervisor.h"
-#include "probe_priv.h"
+#include "supervise/probe_priv.h"
 
 #define HTTP_MAX_BODY (64u << 20)
 

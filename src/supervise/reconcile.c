@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "svcyaml.h"
+#include "supervise/svcyaml.h"
 
 static const char *const kind_names[] = {
 	[HERO_RC_ADD] = "add",	       [HERO_RC_CHANGE] = "change", [HERO_RC_REMOVE] = "remove",

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "svcyaml.h"
+#include "supervise/svcyaml.h"
 
 #define SV_MAX_REPLY (10u << 20) /* zinit's (reth-ipc) response limit */
 

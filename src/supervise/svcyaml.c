@@ -1,5 +1,5 @@
 /* svcyaml.c - YAML <-> JSON, ${VAR} expansion and the canonical service form. */
-#include "svcyaml.h"
+#include "supervise/svcyaml.h"
 
 #include <ctype.h>
 #include <errno.h>
