@@ -4,7 +4,7 @@
  * instance, so a refused operation leaves it byte-identical. A restore also
  * locks its staging tree before the exchange, so whoever opens the root path
  * after the swap finds it locked too. */
-#include "hero/lock.h"
+#include "base/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* compute.c - ComputeService JSON-RPC 2.0 client over HTTP (libcurl). */
-#include "hero/compute.h"
+#include "migrate/compute.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,11 +4,11 @@
 
 #include <jansson.h>
 
-#include "hero/compute.h"
 #include "hero/error.h"
 #include "hero/journal.h"
 #include "hero/migrate.h"
-#include "hero/ssh.h"
+#include "migrate/compute.h"
+#include "migrate/ssh.h"
 
 /* One job being run (or aborted). */
 struct mig {

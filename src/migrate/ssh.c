@@ -1,5 +1,5 @@
 /* ssh.c - commands at a migration target: OpenSSH client subprocesses, or /bin/sh here. */
-#include "hero/ssh.h"
+#include "migrate/ssh.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,7 +12,7 @@
 #include <sqlite3.h>
 
 #include "base/internal.h"
-#include "hero/lock.h"
+#include "base/lock.h"
 #include "hero/manifest.h"
 #include "hero/probe.h"
 #include "hero/reconcile.h"

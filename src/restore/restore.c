@@ -24,10 +24,10 @@
 
 #include "base/internal.h"
 #include "format/chain.h"
-#include "hero/hooks.h"
 #include "pipeline/filewq.h"
 #include "restore/swap.h"
 #include "state/ctxdb.h"
+#include "state/hooks.h"
 #include "state/plan.h"
 #include "state/secretfile.h"
 #include "state/sqlite_util.h"

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "base/internal.h"
-#include "hero/lock.h"
+#include "base/lock.h"
 
 #define MARKER ".hero/restore-new"
 

@@ -16,11 +16,11 @@
 
 #include "base/blake2b.h"
 #include "base/internal.h"
+#include "base/lock.h"
 #include "format/chain.h"
-#include "hero/hooks.h"
-#include "hero/lock.h"
 #include "pipeline/dbahead.h"
 #include "state/ctxdb.h"
+#include "state/hooks.h"
 #include "state/plan.h"
 #include "state/secretfile.h"
 #include "state/sqlite_util.h"

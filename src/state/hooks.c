@@ -1,5 +1,5 @@
 /* hooks.c - run service hooks with a timeout; wait for health; list secret names. */
-#include "hero/hooks.h"
+#include "state/hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>

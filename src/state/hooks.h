@@ -1,4 +1,4 @@
-/* hero/hooks.h - service hooks (quiesce, resume), health waits, secret names. */
+/* hooks.h - service hooks (quiesce, resume), health waits, secret names. */
 #ifndef HERO_HOOKS_H
 #define HERO_HOOKS_H
 

@@ -1,4 +1,4 @@
-/* hero/ssh.h - run commands at a migration target: over the OpenSSH client
+/* ssh.h - run commands at a migration target: over the OpenSSH client
  * (a subprocess), or under /bin/sh on this host for a local directory target.
  *
  * Commands are sh strings (quote every value with hero_sh_quote). Each runs

@@ -1,4 +1,4 @@
-/* hero/lock.h - one operation per instance at a time. */
+/* lock.h - one operation per instance at a time. */
 #ifndef HERO_LOCK_H
 #define HERO_LOCK_H
 

@@ -1,4 +1,4 @@
-/* hero/compute.h - a client for ComputeService (hero_compute): VMs and web
+/* compute.h - a client for ComputeService (hero_compute): VMs and web
  * gateways on the ThreeFold Grid.
  *
  * JSON-RPC 2.0 over HTTP/1.1 (libcurl): POST /rpc on a Unix socket
