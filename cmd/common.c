@@ -11,8 +11,8 @@
 
 #include <sodium.h>
 
-#include "base/internal.h" /* hero_quote_text: the library's one escaper */
 #include "hero/incremental.h"
+#include "hero/quote.h"
 
 const char *hero_progname = "hero";
 

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "hero/error.h"
+#include "hero/quote.h"
 
 #define HERO_MAGIC_HEADER 0x184D2A50u
 #define HERO_MAGIC_CRYPT 0x184D2A51u
@@ -99,31 +100,12 @@ int hero_mkdirs_at(int dirfd, const char *path, struct hero_error *err);
 /* Split PATH into its parent directory and base name (both malloc'd). */
 int hero_split_path(const char *path, char **parent, char **base, struct hero_error *err);
 
-/* pathsafe.c */
-struct hero_limits;
-/* Check an archive entry path (formats/hero-archive-v1.md section 2.3). */
-int hero_path_check(const char *path, const struct hero_limits *lim, struct hero_error *err);
-/* TEXT made safe for one line of a terminal into OUT (N bytes, at least 8):
- * C0 and C1 controls, DEL, invalid UTF-8 and the invisible characters that
- * reorder or hide text (bidi controls, zero-width characters, the BOM)
- * escaped as \xNN per byte; with MARKS backslash and quote too, so the
- * escaped form is unambiguous and fits between quotes. Cut with "..." when
- * too long. The one escaper of everything printed: the tools use it for
- * names and paths (MARKS) and, without MARKS, for whole message lines. */
-void hero_quote_text(const char *text, int marks, char *out, size_t n);
-/* PATH made safe for a one-line message: hero_quote_text with MARKS. */
-void hero_path_quote(const char *path, char *out, size_t n);
-
-#include "base/strset.h"
-/* The paths one archive claims, keyed by their case-folded NFKC form. */
-struct hero_claims {
-	struct hero_strset exact, files, dirs, parents, rawparents;
-};
-int hero_claims_init(struct hero_claims *c); /* -1 when out of memory; release anyway */
-/* Refuse a duplicate, a case/normalisation collision, a file/directory clash,
- * the reserved name .hero in any case, and SQLite sidecars beside a database. */
-int hero_claims_add(struct hero_claims *c, const char *path, int isdir, struct hero_error *err);
-void hero_claims_release(struct hero_claims *c);
+/* quote.c: the UTF-8 reading shared with the path checks. Length of the
+ * valid UTF-8 sequence at S (0 if invalid); *CP gets the code point. */
+size_t hero_utf8_len(const unsigned char *s, uint32_t *cp);
+/* C0 and C1 controls, DEL, and the invisible format characters that reorder
+ * or hide text (bidi controls, zero-width joiners, the BOM). */
+int hero_is_control(uint32_t cp);
 
 /* fsutil.c: test-only fault injection (docs/security.md). When $HERO_FAULT is
  * "POINT[:N[:ACTION]]" and this is the N-th (default 1st) time POINT is

@@ -26,6 +26,7 @@
 #include "base/blake2b.h"
 #include "base/internal.h"
 #include "format/crypt.h"
+#include "format/pathsafe.h"
 #include "format/tarck.h"
 #include "pipeline/hashq.h"
 #include "pipeline/prefetch.h"

@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include "base/internal.h"
+#include "format/pathsafe.h"
 #include "format/tarck.h"
 #include "hero/archive.h"
 #include "hero/keys.h"
