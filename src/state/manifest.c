@@ -100,6 +100,11 @@ int hero_service_valid(const char *name)
 }
 
 /* Why version string S is unacceptable, or NULL. */
+int hero_state_per_context(const struct hero_state *st)
+{
+	return st->path && strstr(st->path, CONTEXT_TOKEN) != NULL;
+}
+
 const char *hero_version_problem(const char *s)
 {
 	size_t n = strlen(s);

@@ -251,11 +251,6 @@ int hero_state_archived(const struct hero_state *st)
 	       (st->class == HERO_CLASS_AUTHORITATIVE || st->class == HERO_CLASS_CONFIG);
 }
 
-int hero_state_per_context(const struct hero_state *st)
-{
-	return st->path && strstr(st->path, CONTEXT_TOKEN) != NULL;
-}
-
 /* A SQLite journal, WAL or shared-memory file, which belongs to its database. */
 static int sqlite_companion(const char *name)
 {
