@@ -1,4 +1,5 @@
-/* probe_priv.h - shared between the probe runners (private). */
+/* probe_priv.h - shared between the probe runners (private): probe_common.c
+ * below probe_http.c below probe.c. */
 #ifndef HERO_PROBE_PRIV_H
 #define HERO_PROBE_PRIV_H
 
@@ -32,6 +33,9 @@ void probe_fail(struct hero_probe_result *res, const char *fmt, ...) __attribute
 const char *spec_str(const json_t *spec, const char *key, const char *dflt);
 long spec_int(const json_t *spec, const char *key, long dflt);
 int spec_bool(const json_t *spec, const char *key, int dflt);
+
+/* WANT is a content type hero_magic_match knows ("image" or a magic's name). */
+int probe_magic_known(const char *want);
 
 /* One HTTP exchange over TCP or a Unix socket (libcurl). */
 struct probe_http {
