@@ -47,12 +47,6 @@ static void say(const struct restore *x, const char *fmt, ...)
 	x->o->say(x->o->say_ctx, line);
 }
 
-const char *rs_jstr(json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
 static int in_list(const struct hero_strlist *l, const char *s)
 {
 	for (size_t i = 0; l && i < l->n; i++)
@@ -320,7 +314,7 @@ static int govern(struct restore *x)
 	return 0;
 }
 
-int rs_decide(struct restore *x)
+static int rs_decide(struct restore *x)
 {
 	int ret;
 	if ((ret = check_manifest(x)) < 0 || (ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
@@ -427,7 +421,7 @@ static void dry_end(struct restore *x)
 
 /* ---- where each entry goes ---- */
 
-int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w)
+static int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w)
 {
 	memset(w, 0, sizeof *w);
 	if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
@@ -513,7 +507,7 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
  * system instead of one fsync(2) per file: one journal commit and one device
  * flush, and the same errors (Linux 5.8 and later report any writeback error
  * of the file system since STAGINGFD was opened). */
-int rs_sync_staging(struct restore *x)
+static int rs_sync_staging(struct restore *x)
 {
 	if (syncfs(x->swap.stagingfd) < 0)
 		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot flush the restored files to disk");
@@ -586,7 +580,7 @@ out:
 	return ret;
 }
 
-int rs_read_all(struct restore *x)
+static int rs_read_all(struct restore *x)
 {
 	struct hero_aentry e;
 	int ret;
@@ -1267,6 +1261,9 @@ static int commit(struct restore *x)
 	return hero_swap_commit(&x->swap, x->err);
 }
 
+/* What a chain of increments runs for each link (restore_chain.c). */
+static const struct rs_steps chain_steps = { rs_decide, rs_classify, rs_read_all };
+
 int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *res, struct hero_error *err)
 {
 	struct restore x = { .o = o, .res = res, .err = err };
@@ -1297,7 +1294,7 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 	if (ret == 0 && o->chain && o->chain->n == 1 && (x.in_fd = own_fd = open(o->chain->v[0], O_RDONLY | O_CLOEXEC)) < 0)
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", o->chain->v[0]);
 	if (ret == 0 && o->chain && o->chain->n > 1)
-		ret = rs_restore_chain(&x, &links);
+		ret = rs_restore_chain(&x, &links, &chain_steps);
 	else if (ret == 0 && (ret = prepare(&x)) == 0)
 		ret = rs_read_all(&x);
 	if (ret < 0 || (ret = check_entries(&x)) < 0 || (ret = migrate(&x)) < 0)

@@ -51,7 +51,7 @@ static int chain_prepare(struct restore *x, struct hero_chain *c)
 	snprintf(x->res->archive_id, sizeof x->res->archive_id, "%s", last->id);
 	if (!(x->manifest = json_loadb(last->manifest, last->manifest_len, 0, &je)))
 		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
-	if ((ret = rs_decide(x)) < 0)
+	if ((ret = x->steps->decide(x)) < 0)
 		return chain_refuse(x, c->n, ret);
 	if (x->context_mode)
 		return chain_refuse(x, c->n, hero_error(x->err, HERO_EUSAGE,
@@ -72,10 +72,10 @@ static int apply_deleted(struct restore *x)
 			continue;
 		struct where w;
 		struct stat st;
-		int ret = rs_classify(x, rs_jstr(e, "path"), 0, &w);
+		int ret = x->steps->classify(x, rs_jstr(e, "path"), 0, &w);
 		if (ret == 0 && !w.d) {
 			free(w.path);
-			ret = rs_classify(x, rs_jstr(e, "path"), 1, &w);
+			ret = x->steps->classify(x, rs_jstr(e, "path"), 1, &w);
 		}
 		if (ret == 0 && w.dest == D_STAGE) {
 			if (fstatat(x->swap.stagingfd, w.path, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -113,7 +113,7 @@ static int chain_link(struct restore *x, const struct hero_link *l, size_t i, js
 		ret = hero_error(x->err, HERO_EINTEGRITY, "archive changed while being read");
 		goto out;
 	}
-	if ((ret = rs_read_all(x)) < 0 || (prev && (ret = hero_index_check_unchanged(prev, x->index, l->path, x->err)) < 0))
+	if ((ret = x->steps->read_all(x)) < 0 || (prev && (ret = hero_index_check_unchanged(prev, x->index, l->path, x->err)) < 0))
 		goto out;
 	if (i > 0 && !x->o->dry_run)
 		ret = apply_deleted(x);
@@ -137,7 +137,7 @@ static int chain_tree(struct restore *x)
 		struct where w;
 		if (ret < 0 || !strcmp(rs_jstr(e, "type"), "deleted"))
 			continue;
-		if ((ret = rs_classify(x, rs_jstr(e, "path"), !strcmp(rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
+		if ((ret = x->steps->classify(x, rs_jstr(e, "path"), !strcmp(rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
 			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
 		free(w.path);
 	}
@@ -169,8 +169,9 @@ static void chain_stats(struct restore *x, const struct hero_chain *c)
 		st->archive_bytes += c->v[k].bytes;
 }
 
-int rs_restore_chain(struct restore *x, struct hero_chain *c)
+int rs_restore_chain(struct restore *x, struct hero_chain *c, const struct rs_steps *steps)
 {
+	x->steps = steps;
 	int ret = chain_prepare(x, c);
 	json_t *prev = NULL;
 	for (size_t i = 0; ret == 0 && i < c->n; i++) {

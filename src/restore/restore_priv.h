@@ -1,5 +1,5 @@
 /* restore_priv.h - the state of one restore, shared by restore.c and
- * restore_chain.c (chains of increments). Not installed. */
+ * restore_chain.c (chains of increments), which restore.c calls. Not installed. */
 #ifndef HERO_RESTORE_PRIV_H
 #define HERO_RESTORE_PRIV_H
 
@@ -66,21 +66,32 @@ struct restore {
 	char *dry_dir;       /* a dry run: the scratch directory its databases are checked in */
 	int applying;        /* reading an increment: entries replace what staging holds */
 	const struct hero_chain *links; /* the links of a chain, or NULL */
+	const struct rs_steps *steps;   /* a chain: restore.c's steps for each link */
 	struct hero_error *err;
 };
 
-/* restore.c */
-const char *rs_jstr(json_t *o, const char *k);
-/* Decide the scope from the options and the archive's manifest, and check the
- * manifest against the target's: contexts, services, compatibility, every
- * state declaration, secrets. Nothing is written. */
-int rs_decide(struct restore *x);
-/* Where the entry PATH (a directory when IS_DIR) goes. */
-int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w);
-int rs_read_all(struct restore *x);
-int rs_sync_staging(struct restore *x);
+/* A string member of a JSON object, or "" (never NULL). */
+static inline const char *rs_jstr(json_t *o, const char *k)
+{
+	const char *s = json_string_value(json_object_get(o, k));
+	return s ? s : "";
+}
 
-/* restore_chain.c: verify and stage every link of a chain into x's staging tree. */
-int rs_restore_chain(struct restore *x, struct hero_chain *c);
+/* The steps of restore.c that a chain runs for its links, handed to
+ * restore_chain.c so that it sits below restore.c and never calls into it. */
+struct rs_steps {
+	/* Decide the scope from the options and the archive's manifest, and
+	 * check the manifest against the target's: contexts, services,
+	 * compatibility, every state declaration, secrets. Nothing is written. */
+	int (*decide)(struct restore *x);
+	/* Where the entry PATH (a directory when IS_DIR) goes. */
+	int (*classify)(struct restore *x, const char *path, int is_dir, struct where *w);
+	/* Read the whole archive stream into staging. */
+	int (*read_all)(struct restore *x);
+};
+
+/* restore_chain.c: verify and stage every link of a chain into x's staging
+ * tree, with STEPS (restore.c's) for each link. */
+int rs_restore_chain(struct restore *x, struct hero_chain *c, const struct rs_steps *steps);
 
 #endif
