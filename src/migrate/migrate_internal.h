@@ -1,4 +1,5 @@
-/* migrate_internal.h - what the migration runner gives its stages; not installed. */
+/* migrate_internal.h - what the migration runner gives its stages
+ * (stage_common.c); not installed. */
 #ifndef HERO_MIGRATE_INTERNAL_H
 #define HERO_MIGRATE_INTERNAL_H
 
@@ -36,6 +37,8 @@ int mig_bool(const struct mig *m, const char *key);
 /* KEY of the outputs of STAGE (the current one reads M->out). */
 json_t *mig_output(const struct mig *m, const char *stage, const char *key);
 const char *mig_output_str(const struct mig *m, const char *stage, const char *key);
+/* The journal's row of STAGE in the job as loaded, or NULL. */
+json_t *mig_stage_row(const struct mig *m, const char *stage);
 /* The state of STAGE in the journal as loaded. */
 const char *mig_stage_state(const struct mig *m, const char *stage);
 
