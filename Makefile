@@ -43,7 +43,7 @@ MANPAGES  := $(sort $(wildcard docs/man/*.1))
 # LD_PRELOAD fault shim for the crash tests (never sanitized: it runs inside other programs)
 SHIM      := $(BUILD)/tests/hero-faultfs.so
 
-.PHONY: all test unit cli install demo clean bench fuzz fuzz-smoke fuzz-build
+.PHONY: all test unit cli check-layers install demo clean bench fuzz fuzz-smoke fuzz-build
 all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS) $(SHIM)
 
 $(SHIM): tests/shim/hero-faultfs.c
@@ -82,7 +82,14 @@ unit: $(UNIT_BINS)
 cli: all
 	@HERO_BUILD=$(CURDIR)/$(BUILD) bash tests/cli/run.sh
 
-test: unit cli
+# The layers depend one way and no two files use each other (docs/architecture.md):
+# the includes of src/, include/ and cmd/, the calls between the library's objects,
+# and the check itself on violations planted in a scratch copy.
+check-layers: $(LIB)
+	@bash tests/tools/layers.sh --objects $(BUILD)/src && echo "layers: ok"
+	@CC='$(CC)' bash tests/tools/layers.sh --self-test >/dev/null && echo "layers: planted violations refused"
+
+test: check-layers unit cli
 
 install: $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hero/manifests \
