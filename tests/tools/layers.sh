@@ -183,9 +183,13 @@ check_objects() {
 	awk '{ print $1, $2 }' "$tmp/edges" | sort -u >"$tmp/pairs"
 	if ! tsort "$tmp/pairs" >/dev/null 2>"$tmp/loop"; then
 		refuse "files use each other (break the loop: move the shared part down, or pass a function):"
-		sed -n 's/^tsort: /    /p' "$tmp/loop" | grep -v 'input contains a loop' >&2
-		awk 'NR == FNR { e[$1 " " $2] = 1; next } ($2 " " $1) in e { print "    src/" $1 ".c <-> src/" $2 ".c" }' \
-			"$tmp/pairs" "$tmp/pairs" >&2
+		awk 'NR == FNR { e[$1 " " $2] = 1; next } $1 < $2 && ($2 " " $1) in e { print "    src/" $1 ".c <-> src/" $2 ".c" }' \
+			"$tmp/pairs" "$tmp/pairs" >"$tmp/two"
+		if [ -s "$tmp/two" ]; then
+			cat "$tmp/two" >&2
+		else # a longer loop: the files tsort found on it
+			sed -n 's/^tsort: \([^:]*\)$/    in a loop: src\/\1.c/p' "$tmp/loop" >&2
+		fi
 	fi
 	rm -rf "$tmp"
 }
