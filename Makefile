@@ -16,14 +16,16 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(WERROR),-Werror) \
            $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) \
-           -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP \
+           -Iinclude $(PKG_CFLAGS) -MMD -MP \
            -DHERO_VERSION='"$(VERSION)"' -DHERO_DATADIR='"$(PREFIX)/share/hero"'
 LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += $(PKG_LIBS) -lpthread
 
 VERSION := 0.1.0
 
-LIB_SRC   := $(sort $(wildcard src/*.c))
+# The library's layers, lowest first (docs/architecture.md)
+LAYERS    := base pipeline format state snapshot restore supervise migrate
+LIB_SRC   := $(sort $(wildcard $(LAYERS:%=src/%/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libhero.a
 
@@ -41,14 +43,20 @@ MANPAGES  := $(sort $(wildcard docs/man/*.1))
 # LD_PRELOAD fault shim for the crash tests (never sanitized: it runs inside other programs)
 SHIM      := $(BUILD)/tests/hero-faultfs.so
 
-.PHONY: all test unit cli install demo clean bench fuzz fuzz-smoke fuzz-build
+.PHONY: all test unit cli check-layers install demo clean bench fuzz fuzz-smoke fuzz-build
 all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS) $(SHIM)
 
 $(SHIM): tests/shim/hero-faultfs.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -Wall -Wextra $(if $(WERROR),-Werror) -shared -fPIC -o $@ $< -ldl
 
+# The library, its unit tests, test tools and fuzz targets see the internal
+# headers ("layer/file.h" under -Isrc); the tools in cmd/ see only include/.
 $(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Isrc -c -o $@ $<
+
+$(BUILD)/cmd/%.o: cmd/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -74,7 +82,14 @@ unit: $(UNIT_BINS)
 cli: all
 	@HERO_BUILD=$(CURDIR)/$(BUILD) bash tests/cli/run.sh
 
-test: unit cli
+# The layers depend one way and no two files use each other (docs/architecture.md):
+# the includes of src/, include/ and cmd/, the calls between the library's objects,
+# and the check itself on violations planted in a scratch copy.
+check-layers: $(LIB)
+	@bash tests/tools/layers.sh --objects $(BUILD)/src && echo "layers: ok"
+	@CC='$(CC)' bash tests/tools/layers.sh --self-test >/dev/null && echo "layers: planted violations refused"
+
+test: check-layers unit cli
 
 install: $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hero/manifests \
@@ -98,7 +113,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/common.c tests/fuzz/common.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -Itests/fuzz -o $@ tests/fuzz/$*.c tests/fuzz/common.c \
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -Isrc -Itests/fuzz -o $@ tests/fuzz/$*.c tests/fuzz/common.c \
 		$(LIB) $(LDFLAGS) $(LDLIBS)
 
 fuzz-build:

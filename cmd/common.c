@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #include "hero/incremental.h"
-#include "internal.h" /* hero_quote_text: the library's one escaper */
+#include "hero/quote.h"
 
 const char *hero_progname = "hero";
 

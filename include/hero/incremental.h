@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "hero/archive.h"
-#include "hero/manifest.h"
+#include "hero/strlist.h"
 
 #define HERO_ID_HEX (2 * HERO_ID_BYTES + 1)
 

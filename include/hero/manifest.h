@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "hero/error.h"
+#include "hero/strlist.h"
 
 enum hero_class {
 	HERO_CLASS_AUTHORITATIVE = 0, /* archived */
@@ -21,11 +22,6 @@ enum hero_state_type {
 	HERO_STATE_SQLITE = 0,
 	HERO_STATE_FILES,
 	HERO_STATE_SECRETS,
-};
-
-struct hero_strlist {
-	char **v;
-	size_t n;
 };
 
 /* One entry of a manifest's `state:` list. */
@@ -129,8 +125,5 @@ int hero_service_migrations(const struct hero_service *svc, const char *manifest
 /* The YAML spelling of a class ("authoritative", ...) and of a state type ("sqlite", ...). */
 const char *hero_class_name(enum hero_class c);
 const char *hero_state_type_name(enum hero_state_type t);
-
-void hero_strlist_release(struct hero_strlist *l);
-int hero_strlist_push(struct hero_strlist *l, const char *s);
 
 #endif

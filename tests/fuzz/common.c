@@ -14,9 +14,9 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "base/internal.h"
 #include "hero/archive.h"
 #include "hero/restore.h"
-#include "internal.h"
 
 static void die(const char *what, const char *msg)
 {

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/internal.h"
 #include "common.h"
 #include "hero/archive.h"
-#include "internal.h"
 
 static struct fuzz_env env;
 static uint8_t *good;

@@ -1,5 +1,5 @@
 /* fuzz_tar_diff - the reader's two tar parsers side by side. The input is a
- * tar stream: tarck (src/tarck.c) parses it on its own, whole and again in
+ * tar stream: tarck (src/format/tarck.c) parses it on its own, whole and again in
  * pieces that straddle blocks; libarchive (tar format, no filters, as the
  * reader sets it up) parses it on its own. Whenever tarck accepts the whole
  * stream, the oracle aborts unless tarck's two runs agree and libarchive
@@ -19,7 +19,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "tarck.h"
+#include "format/tarck.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

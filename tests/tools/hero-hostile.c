@@ -26,9 +26,9 @@
 #include <sqlite3.h>
 #include <zstd.h>
 
+#include "base/internal.h"
 #include "hero/archive.h"
 #include "hero/keys.h"
-#include "internal.h"
 
 #define FILES "var/hero_foundry/files/root/"
 #define OSIS "var/hero_osis/root/"

@@ -32,9 +32,9 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "base/internal.h"
 #include "hero/archive.h"
 #include "hero/keys.h"
-#include "internal.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)

@@ -44,7 +44,7 @@
 #include <jansson.h>
 
 #include "hero/supervisor.h"
-#include "svcyaml.h"
+#include "supervise/svcyaml.h"
 
 #define MAX_SVC 256
 #define MAX_CLIENTS 100

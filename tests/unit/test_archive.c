@@ -20,10 +20,11 @@
 #include <sodium.h>
 #include <zstd.h>
 
+#include "base/internal.h"
+#include "format/pathsafe.h"
+#include "format/tarck.h"
 #include "hero/archive.h"
 #include "hero/keys.h"
-#include "internal.h"
-#include "tarck.h"
 
 struct fixture {
 	struct hero_seckey *sk;

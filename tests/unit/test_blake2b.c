@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "blake2b.h"
+#include "base/blake2b.h"
 
 static void hex(const uint8_t *in, size_t n, char *out)
 {

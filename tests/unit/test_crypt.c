@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "crypt.h"
+#include "format/crypt.h"
 #include "hero/keys.h"
 
 struct fix {

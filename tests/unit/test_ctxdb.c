@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "ctxdb.h"
+#include "state/ctxdb.h"
 
 struct fix {
 	char dir[64];

@@ -12,10 +12,10 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "hero/compute.h"
 #include "hero/journal.h"
 #include "hero/migrate.h"
-#include "hero/ssh.h"
+#include "migrate/compute.h"
+#include "migrate/ssh.h"
 
 static void test_sh_quote(void **state)
 {

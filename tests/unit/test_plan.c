@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "plan.h"
+#include "state/plan.h"
 
 static void test_covers_directories_and_files(void **state)
 {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "secretfile.h"
+#include "state/secretfile.h"
 
 static struct hero_strlist list(const char *const *names)
 {

@@ -16,8 +16,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "ctxdb.h"
-#include "sqlite_util.h"
+#include "state/ctxdb.h"
+#include "state/sqlite_util.h"
 
 struct fix {
 	char dir[64];   /* the archive's databases */

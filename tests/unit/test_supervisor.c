@@ -11,7 +11,7 @@
 #include <jansson.h>
 
 #include "hero/supervisor.h"
-#include "svcyaml.h"
+#include "supervise/svcyaml.h"
 
 /* ---- states by prefix ---- */
 
