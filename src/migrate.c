@@ -19,8 +19,8 @@
 typedef int (*stage_fn)(struct mig *m, struct hero_error *err);
 
 static const stage_fn fns[HERO_MIG_NSTAGES] = {
-	stage_provision, stage_wait,	  stage_gateway,   stage_bootstrap, stage_snapshot, stage_transfer,
-	stage_restore,	 stage_reconcile, stage_verify,	   stage_cutover,   stage_cleanup,
+	hero_stage_provision, hero_stage_wait,	  hero_stage_gateway,   hero_stage_bootstrap, hero_stage_snapshot, hero_stage_transfer,
+	hero_stage_restore,	 hero_stage_reconcile, hero_stage_verify,	   hero_stage_cutover,   hero_stage_cleanup,
 };
 
 /* The spec keys journaled as each stage's inputs. */
@@ -40,17 +40,17 @@ static const char *const inputs[HERO_MIG_NSTAGES] = {
 
 /* ---- accessors ------------------------------------------------------------ */
 
-const char *mig_str(const struct mig *m, const char *key)
+const char *hero_mig_str(const struct mig *m, const char *key)
 {
 	return json_string_value(json_object_get(m->spec, key));
 }
 
-long long mig_int(const struct mig *m, const char *key)
+long long hero_mig_int(const struct mig *m, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(m->spec, key));
 }
 
-int mig_bool(const struct mig *m, const char *key)
+int hero_mig_bool(const struct mig *m, const char *key)
 {
 	return json_is_true(json_object_get(m->spec, key));
 }
@@ -65,35 +65,35 @@ static json_t *stage_row(const struct mig *m, const char *stage)
 	return NULL;
 }
 
-json_t *mig_output(const struct mig *m, const char *stage, const char *key)
+json_t *hero_mig_output(const struct mig *m, const char *stage, const char *key)
 {
 	if (m->stage && !strcmp(stage, m->stage))
 		return json_object_get(m->out, key);
 	return json_object_get(json_object_get(stage_row(m, stage), "outputs"), key);
 }
 
-const char *mig_output_str(const struct mig *m, const char *stage, const char *key)
+const char *hero_mig_output_str(const struct mig *m, const char *stage, const char *key)
 {
-	return json_string_value(mig_output(m, stage, key));
+	return json_string_value(hero_mig_output(m, stage, key));
 }
 
-const char *mig_stage_state(const struct mig *m, const char *stage)
+const char *hero_mig_stage_state(const struct mig *m, const char *stage)
 {
 	const char *s = json_string_value(json_object_get(stage_row(m, stage), "state"));
 	return s ? s : "";
 }
 
-const char *mig_kind(const struct mig *m)
+const char *hero_mig_kind(const struct mig *m)
 {
-	return mig_str(m, "target_kind");
+	return hero_mig_str(m, "target_kind");
 }
 
-int mig_record(struct mig *m, struct hero_error *err)
+int hero_mig_record(struct mig *m, struct hero_error *err)
 {
 	return hero_journal_stage_output(m->j, m->id, m->stage, m->out, err);
 }
 
-void mig_log(struct mig *m, const char *fmt, ...)
+void hero_mig_log(struct mig *m, const char *fmt, ...)
 {
 	char line[1536], when[32];
 	struct tm tm;
@@ -119,18 +119,18 @@ static void say(struct mig *m, const char *stage, const char *fmt, ...)
 	va_end(ap);
 	if (m->env && m->env->say)
 		m->env->say(m->env->say_ctx, stage, line);
-	mig_log(m, "%s", line);
+	hero_mig_log(m, "%s", line);
 }
 
 /* ---- compute and target ---------------------------------------------------- */
 
-int mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
+int hero_mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
 {
 	if (!m->compute) {
-		int ret = hero_compute_open(mig_str(m, "compute"), &m->compute, err);
+		int ret = hero_compute_open(hero_mig_str(m, "compute"), &m->compute, err);
 		if (ret < 0)
 			return ret;
-		int poll = (int)mig_int(m, "poll_ms");
+		int poll = (int)hero_mig_int(m, "poll_ms");
 		hero_compute_set_poll(m->compute, poll, poll * 15 < 15000 ? poll * 15 : 15000);
 	}
 	*c = m->compute;
@@ -139,29 +139,29 @@ int mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
 
 static const char *target_host(const struct mig *m)
 {
-	const char *h = mig_str(m, "target_host");
-	return h ? h : mig_output_str(m, "wait", "mycelium_ip");
+	const char *h = hero_mig_str(m, "target_host");
+	return h ? h : hero_mig_output_str(m, "wait", "mycelium_ip");
 }
 
-int mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
+int hero_mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
 {
 	int ret = 0;
 	if (m->target) {
 		*t = m->target;
 		return 0;
 	}
-	if (!strcmp(mig_kind(m), "dir")) {
+	if (!strcmp(hero_mig_kind(m), "dir")) {
 		char *root = NULL;
-		if (asprintf(&root, "HERO_ROOT=%s", mig_str(m, "target_dir")) < 0)
+		if (asprintf(&root, "HERO_ROOT=%s", hero_mig_str(m, "target_dir")) < 0)
 			return hero_error(err, HERO_EFAIL, "out of memory");
 		const char *env[] = { root, NULL };
 		ret = hero_target_local(env, &m->target, err);
 		free(root);
 	} else {
 		char *kh = hero_join(m->jobdir, "known_hosts"), *ctl = hero_join(m->jobdir, "ssh.sock");
-		struct hero_ssh_opts o = { .host = target_host(m), .user = mig_str(m, "ssh_user"),
-					   .port = (int)mig_int(m, "ssh_port"), .identity = m->env ? m->env->identity : NULL,
-					   .known_hosts = kh, .connect_timeout = (int)mig_int(m, "ssh_connect_timeout"),
+		struct hero_ssh_opts o = { .host = target_host(m), .user = hero_mig_str(m, "ssh_user"),
+					   .port = (int)hero_mig_int(m, "ssh_port"), .identity = m->env ? m->env->identity : NULL,
+					   .known_hosts = kh, .connect_timeout = (int)hero_mig_int(m, "ssh_connect_timeout"),
 					   .control_path = ctl };
 		if (!o.host)
 			ret = hero_error(err, HERO_EFAIL, "the target's address is not known yet (stage wait has not run)");
@@ -175,9 +175,9 @@ int mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
 	return ret;
 }
 
-char *mig_prelude(const struct mig *m)
+char *hero_mig_prelude(const struct mig *m)
 {
-	const char *root = !strcmp(mig_kind(m), "dir") ? mig_str(m, "target_dir") : mig_str(m, "target_root");
+	const char *root = !strcmp(hero_mig_kind(m), "dir") ? hero_mig_str(m, "target_dir") : hero_mig_str(m, "target_root");
 	char *q = root ? hero_sh_quote(root) : NULL, *p = NULL;
 	if (root && !q)
 		return NULL;
@@ -187,7 +187,7 @@ char *mig_prelude(const struct mig *m)
 	return p;
 }
 
-char *mig_local_tool(const struct mig *m, const char *name)
+char *hero_mig_local_tool(const struct mig *m, const char *name)
 {
 	const char *dir = m->env ? m->env->tools_dir : NULL;
 	char *p = dir ? hero_join(dir, name) : NULL;
@@ -197,20 +197,20 @@ char *mig_local_tool(const struct mig *m, const char *name)
 	return strdup(name);
 }
 
-char *mig_remote_tool(const struct mig *m, const char *name)
+char *hero_mig_remote_tool(const struct mig *m, const char *name)
 {
-	if (!strcmp(mig_kind(m), "dir")) {
-		char *p = mig_local_tool(m, name), *q = p ? hero_sh_quote(p) : NULL;
+	if (!strcmp(hero_mig_kind(m), "dir")) {
+		char *p = hero_mig_local_tool(m, name), *q = p ? hero_sh_quote(p) : NULL;
 		free(p);
 		return q;
 	}
-	const char *bin = mig_str(m, "remote_bin");
+	const char *bin = hero_mig_str(m, "remote_bin");
 	char *p = bin ? hero_join(bin, name) : strdup(name), *q = p ? hero_sh_quote(p) : NULL;
 	free(p);
 	return q;
 }
 
-char *mig_set_args(const struct mig *m)
+char *hero_mig_set_args(const struct mig *m)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -228,12 +228,12 @@ char *mig_set_args(const struct mig *m)
 	return buf;
 }
 
-int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char **out, int *status,
+int hero_mig_command(struct mig *m, const char *label, const char *cmd, int in_fd, char **out, int *status,
 	    struct hero_error *err)
 {
 	struct hero_target *t;
 	struct hero_exec x = HERO_EXEC_INIT;
-	int ret = mig_target(m, &t, err);
+	int ret = hero_mig_target(m, &t, err);
 	if (ret < 0)
 		return ret;
 	x.label = label;
@@ -241,7 +241,7 @@ int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char *
 	x.log_fd = m->log_fd;
 	x.capture = out != NULL;
 	x.deadline = m->deadline;
-	mig_log(m, "%s on %s", label, hero_target_name(t));
+	hero_mig_log(m, "%s on %s", label, hero_target_name(t));
 	ret = hero_target_run(t, cmd, &x, err);
 	if (status)
 		*status = x.status;
@@ -252,7 +252,7 @@ int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char *
 	return ret;
 }
 
-int mig_status_code(struct mig *m, int status)
+int hero_mig_status_code(struct mig *m, int status)
 {
 	if (status >= 2 && status <= 7 && status != HERO_EBUSY) {
 		m->permanent = 1;
@@ -282,8 +282,8 @@ static json_t *stage_inputs(const struct mig *m, size_t i)
 		if (v && !json_is_null(v))
 			json_object_set(in, k, v);
 	}
-	if (i == 1 && mig_output(m, "provision", "vm_id"))
-		json_object_set(in, "vm_id", mig_output(m, "provision", "vm_id"));
+	if (i == 1 && hero_mig_output(m, "provision", "vm_id"))
+		json_object_set(in, "vm_id", hero_mig_output(m, "provision", "vm_id"));
 	return in;
 }
 
@@ -322,7 +322,7 @@ static int attempt(struct mig *m, size_t i, struct hero_error *err)
 static int run_stage(struct mig *m, size_t i, struct hero_error *err)
 {
 	const char *name = hero_mig_stage_name(i);
-	long long max = mig_int(m, "attempts"), backoff = mig_int(m, "backoff_ms");
+	long long max = hero_mig_int(m, "attempts"), backoff = hero_mig_int(m, "backoff_ms");
 	for (long long tries = 1;; tries++) {
 		int ret = attempt(m, i, err);
 		json_t *out = m->out;
@@ -408,7 +408,7 @@ int hero_mig_run(struct hero_journal *j, const char *id, const struct hero_mig_e
 	if ((ret = hero_journal_set_job(j, id, HERO_JOB_RUNNING, NULL, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < HERO_MIG_NSTAGES; i++) {
-		const char *st = mig_stage_state(&m, hero_mig_stage_name(i));
+		const char *st = hero_mig_stage_state(&m, hero_mig_stage_name(i));
 		if (!strcmp(st, HERO_STAGE_DONE) || !strcmp(st, HERO_STAGE_SKIPPED))
 			continue;
 		if ((ret = run_stage(&m, i, err)) < 0) {
@@ -455,7 +455,7 @@ int hero_mig_create(struct hero_journal *j, const json_t *spec, char id[32], str
 					: json_string_value(json_object_get(spec, "vm_name")));
 	for (size_t i = 0; i < HERO_MIG_NSTAGES; i++) {
 		stage_names[i] = hero_mig_stage_name(i);
-		skipped[i] = mig_stage_skipped(spec, i);
+		skipped[i] = hero_mig_stage_skipped(spec, i);
 	}
 	return hero_journal_create(j, id, ctx, src, target, spec, stage_names, skipped, HERO_MIG_NSTAGES, err);
 }
@@ -465,14 +465,14 @@ int hero_mig_create(struct hero_journal *j, const json_t *spec, char id[32], str
 static int abort_work_dir(struct mig *m)
 {
 	struct hero_error e = HERO_ERROR_INIT;
-	char *pre = mig_prelude(m), *cmd = NULL;
+	char *pre = hero_mig_prelude(m), *cmd = NULL;
 	if (!pre || asprintf(&cmd, "%srm -rf \"$W\"", pre) < 0) {
 		free(pre);
 		return -1;
 	}
-	int ret = mig_run(m, "remove the work directory", cmd, -1, NULL, NULL, &e);
+	int ret = hero_mig_command(m, "remove the work directory", cmd, -1, NULL, NULL, &e);
 	if (ret < 0)
-		mig_log(m, "abort: %s (left behind)", e.msg);
+		hero_mig_log(m, "abort: %s (left behind)", e.msg);
 	free(cmd);
 	free(pre);
 	return ret;
@@ -483,12 +483,12 @@ static int abort_work_dir(struct mig *m)
 static void unmark_moved(struct mig *m)
 {
 	char *path = NULL;
-	if (asprintf(&path, "%s/.hero/moved/%s", mig_str(m, "source_root"), mig_str(m, "context")) < 0)
+	if (asprintf(&path, "%s/.hero/moved/%s", hero_mig_str(m, "source_root"), hero_mig_str(m, "context")) < 0)
 		return;
 	json_t *mark = json_load_file(path, 0, NULL);
 	if (json_is_string(json_object_get(mark, "job")) && !strcmp(json_string_value(json_object_get(mark, "job")), m->id) &&
 	    unlink(path) == 0)
-		mig_log(m, "moved mark '%s' removed: the source serves the context again", path);
+		hero_mig_log(m, "moved mark '%s' removed: the source serves the context again", path);
 	json_decref(mark);
 	free(path);
 }
@@ -502,7 +502,7 @@ int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig
 		goto out;
 	if (!strcmp(json_string_value(json_object_get(m.job, "state")), HERO_JOB_ABORTED))
 		goto out;
-	if (json_is_true(mig_output(&m, "cleanup", "source_deleted"))) {
+	if (json_is_true(hero_mig_output(&m, "cleanup", "source_deleted"))) {
 		ret = hero_error(err, HERO_EUSAGE, "job '%s' deleted the context at the source: its target holds the only copy,"
 						   " abort refused", id);
 		goto out;
@@ -517,10 +517,10 @@ int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig
 	m.deadline = hero_mono_ms() + 1000LL * json_integer_value(json_object_get(json_object_get(m.spec, "timeouts"),
 										     "provision"));
 	say(&m, "abort", "deleting what the job created");
-	if (!strcmp(mig_kind(&m), "vm")) {
-		if ((ret = mig_delete_created(&m, err)) < 0)
+	if (!strcmp(hero_mig_kind(&m), "vm")) {
+		if ((ret = hero_mig_delete_created(&m, err)) < 0)
 			goto out;
-	} else if (strcmp(mig_stage_state(&m, "bootstrap"), HERO_STAGE_PENDING) ||
+	} else if (strcmp(hero_mig_stage_state(&m, "bootstrap"), HERO_STAGE_PENDING) ||
 		   json_integer_value(json_object_get(stage_row(&m, "bootstrap"), "attempts")) > 0) {
 		abort_work_dir(&m);
 	}

@@ -51,7 +51,7 @@ static int chain_prepare(struct restore *x, struct hero_chain *c)
 	snprintf(x->res->archive_id, sizeof x->res->archive_id, "%s", last->id);
 	if (!(x->manifest = json_loadb(last->manifest, last->manifest_len, 0, &je)))
 		return hero_error(x->err, HERO_EINTEGRITY, "archive damaged: manifest is not valid JSON");
-	if ((ret = rs_decide(x)) < 0)
+	if ((ret = hero_rs_decide(x)) < 0)
 		return chain_refuse(x, c->n, ret);
 	if (x->context_mode)
 		return chain_refuse(x, c->n, hero_error(x->err, HERO_EUSAGE,
@@ -68,14 +68,14 @@ static int apply_deleted(struct restore *x)
 	size_t i;
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		if (strcmp(rs_jstr(e, "type"), "deleted") != 0)
+		if (strcmp(hero_rs_jstr(e, "type"), "deleted") != 0)
 			continue;
 		struct where w;
 		struct stat st;
-		int ret = rs_classify(x, rs_jstr(e, "path"), 0, &w);
+		int ret = hero_rs_classify(x, hero_rs_jstr(e, "path"), 0, &w);
 		if (ret == 0 && !w.d) {
 			free(w.path);
-			ret = rs_classify(x, rs_jstr(e, "path"), 1, &w);
+			ret = hero_rs_classify(x, hero_rs_jstr(e, "path"), 1, &w);
 		}
 		if (ret == 0 && w.dest == D_STAGE) {
 			if (fstatat(x->swap.stagingfd, w.path, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -113,7 +113,7 @@ static int chain_link(struct restore *x, const struct hero_link *l, size_t i, js
 		ret = hero_error(x->err, HERO_EINTEGRITY, "archive changed while being read");
 		goto out;
 	}
-	if ((ret = rs_read_all(x)) < 0 || (prev && (ret = hero_index_check_unchanged(prev, x->index, l->path, x->err)) < 0))
+	if ((ret = hero_rs_read_all(x)) < 0 || (prev && (ret = hero_index_check_unchanged(prev, x->index, l->path, x->err)) < 0))
 		goto out;
 	if (i > 0 && !x->o->dry_run)
 		ret = apply_deleted(x);
@@ -135,9 +135,9 @@ static int chain_tree(struct restore *x)
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
 		struct where w;
-		if (ret < 0 || !strcmp(rs_jstr(e, "type"), "deleted"))
+		if (ret < 0 || !strcmp(hero_rs_jstr(e, "type"), "deleted"))
 			continue;
-		if ((ret = rs_classify(x, rs_jstr(e, "path"), !strcmp(rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
+		if ((ret = hero_rs_classify(x, hero_rs_jstr(e, "path"), !strcmp(hero_rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
 			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
 		free(w.path);
 	}
@@ -156,7 +156,7 @@ static void chain_stats(struct restore *x, const struct hero_chain *c)
 	memset(st, 0, sizeof *st);
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		const char *t = rs_jstr(e, "type");
+		const char *t = hero_rs_jstr(e, "type");
 		if (!strcmp(t, "deleted"))
 			continue;
 		st->entries++;
@@ -169,7 +169,7 @@ static void chain_stats(struct restore *x, const struct hero_chain *c)
 		st->archive_bytes += c->v[k].bytes;
 }
 
-int rs_restore_chain(struct restore *x, struct hero_chain *c)
+int hero_rs_restore_chain(struct restore *x, struct hero_chain *c)
 {
 	int ret = chain_prepare(x, c);
 	json_t *prev = NULL;

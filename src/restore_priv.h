@@ -70,17 +70,17 @@ struct restore {
 };
 
 /* restore.c */
-const char *rs_jstr(json_t *o, const char *k);
+const char *hero_rs_jstr(json_t *o, const char *k);
 /* Decide the scope from the options and the archive's manifest, and check the
  * manifest against the target's: contexts, services, compatibility, every
  * state declaration, secrets. Nothing is written. */
-int rs_decide(struct restore *x);
+int hero_rs_decide(struct restore *x);
 /* Where the entry PATH (a directory when IS_DIR) goes. */
-int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w);
-int rs_read_all(struct restore *x);
-int rs_sync_staging(struct restore *x);
+int hero_rs_classify(struct restore *x, const char *path, int is_dir, struct where *w);
+int hero_rs_read_all(struct restore *x);
+int hero_rs_sync_staging(struct restore *x);
 
 /* restore_chain.c: verify and stage every link of a chain into x's staging tree. */
-int rs_restore_chain(struct restore *x, struct hero_chain *c);
+int hero_rs_restore_chain(struct restore *x, struct hero_chain *c);
 
 #endif
