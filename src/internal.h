@@ -2,6 +2,7 @@
 #ifndef HERO_INTERNAL_H
 #define HERO_INTERNAL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -24,6 +25,15 @@
 #define HERO_MAX_PATH 4096
 #define HERO_STR_(x) #x
 #define HERO_STR(x) HERO_STR_(x)
+
+/* error.c: the library's one message sink. Format a line (at most
+ * HERO_SAY_MAX - 1 bytes, truncated beyond) and hand it to SAY with CTX;
+ * nothing happens when SAY is NULL. The library never prints: a tool passes
+ * SAY to print the line where it wants. */
+#define HERO_SAY_MAX 2048
+typedef void (*hero_say_fn)(void *ctx, const char *line);
+void hero_say(hero_say_fn say, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hero_vsay(hero_say_fn say, void *ctx, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 static inline void hero_put16(uint8_t *p, uint16_t v)
 {

@@ -110,16 +110,27 @@ void hero_mig_log(struct mig *m, const char *fmt, ...)
 }
 
 static void say(struct mig *m, const char *stage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+struct say_to {
+	struct mig *m;
+	const char *stage;
+};
+
+/* A progress line goes to the caller's callback, with its stage, and to the job's log. */
+static void say_line(void *ctx, const char *line)
+{
+	const struct say_to *t = ctx;
+	if (t->m->env && t->m->env->say)
+		t->m->env->say(t->m->env->say_ctx, t->stage, line);
+	hero_mig_log(t->m, "%s", line);
+}
+
 static void say(struct mig *m, const char *stage, const char *fmt, ...)
 {
-	char line[1200];
+	struct say_to t = { m, stage };
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	hero_vsay(say_line, &t, fmt, ap);
 	va_end(ap);
-	if (m->env && m->env->say)
-		m->env->say(m->env->say_ctx, stage, line);
-	hero_mig_log(m, "%s", line);
 }
 
 /* ---- compute and target ---------------------------------------------------- */

@@ -37,14 +37,10 @@
 static void say(const struct restore *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct restore *x, const char *fmt, ...)
 {
-	if (!x->o->say)
-		return;
-	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	hero_vsay(x->o->say, x->o->say_ctx, fmt, ap);
 	va_end(ap);
-	x->o->say(x->o->say_ctx, line);
 }
 
 const char *hero_rs_jstr(json_t *o, const char *k)
