@@ -135,11 +135,20 @@ int hero_claims_init(struct hero_claims *c); /* -1 when out of memory; release a
 int hero_claims_add(struct hero_claims *c, const char *path, int isdir, struct hero_error *err);
 void hero_claims_release(struct hero_claims *c);
 
-/* fsutil.c: test-only fault injection (docs/security.md). When $HERO_FAULT is
+/* fsutil.c: test-only fault injection (docs/security.md), compiled in only
+ * with -DHERO_TESTING (the test build, `make test`). When $HERO_FAULT is
  * "POINT[:N[:ACTION]]" and this is the N-th (default 1st) time POINT is
  * reached, ACTION happens: "kill" (default, SIGKILL), "stop" (SIGSTOP), or
  * "eio" (the call returns -1 so the caller fails as on an I/O error).
- * Inert (returns 0) when unset. */
+ * Inert (returns 0) when unset, and always in a release build. */
+#ifdef HERO_TESTING
 int hero_fault(const char *point);
+#else
+static inline int hero_fault(const char *point)
+{
+	(void)point;
+	return 0;
+}
+#endif
 
 #endif
