@@ -237,7 +237,7 @@ int hero_stage_verify(struct mig *m, struct hero_error *err)
 /* Write ROOT/.hero/moved/CTX atomically. */
 static int write_mark(struct mig *m, const char *path, struct hero_error *err)
 {
-	char when[32], *tmp = NULL, *text = NULL;
+	char when[32], *text = NULL;
 	time_t t = time(NULL);
 	struct tm tm;
 	gmtime_r(&t, &tm);
@@ -245,25 +245,19 @@ static int write_mark(struct mig *m, const char *path, struct hero_error *err)
 	json_t *mark = json_pack("{ss ss ss ss ss? ss? ss}", "job", m->id, "context", hero_mig_str(m, "context"), "as",
 				 hero_mig_str(m, "as"), "target", hero_mig_kind(m), "archive_id",
 				 hero_mig_output_str(m, "transfer", "archive_id"), "gateway", hero_mig_str(m, "gateway"), "moved_at", when);
-	int ret = 0, fd = -1;
-	if (!mark || !(text = json_dumps(mark, JSON_INDENT(2))) || asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
+	struct hero_atomic a = HERO_ATOMIC_INIT;
+	int ret = 0;
+	if (!mark || !(text = json_dumps(mark, JSON_INDENT(2)))) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", tmp);
+	if ((ret = hero_atomic_open(&a, path, 0644, 0, err)) < 0 ||
+	    (ret = hero_write_all(a.fd, text, strlen(text), a.tmp, err)) < 0 ||
+	    (ret = hero_write_all(a.fd, "\n", 1, a.tmp, err)) < 0)
 		goto out;
-	}
-	if ((ret = hero_write_all(fd, text, strlen(text), tmp, err)) < 0 || (ret = hero_write_all(fd, "\n", 1, tmp, err)) < 0 ||
-	    (ret = hero_fsync(fd, tmp, err)) < 0)
-		goto out;
-	if (rename(tmp, path) < 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot rename '%s'", tmp);
+	ret = hero_atomic_commit(&a, err);
 out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
+	hero_atomic_release(&a);
 	free(text);
 	json_decref(mark);
 	return ret;
