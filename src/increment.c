@@ -107,7 +107,7 @@ static int open_remembered(struct hero_increment *inc, const char *path, const c
 	return ret;
 }
 
-int hero_increment_open(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
+int hero_increment_new(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
 			const struct hero_trust *extra, const char *root, int verify, struct hero_error *err)
 {
 	struct hero_increment *inc = calloc(1, sizeof *inc);

@@ -138,7 +138,7 @@ static void say(struct mig *m, const char *stage, const char *fmt, ...)
 int hero_mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
 {
 	if (!m->compute) {
-		int ret = hero_compute_open(hero_mig_str(m, "compute"), &m->compute, err);
+		int ret = hero_compute_new(hero_mig_str(m, "compute"), &m->compute, err);
 		if (ret < 0)
 			return ret;
 		int poll = (int)hero_mig_int(m, "poll_ms");

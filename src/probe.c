@@ -465,7 +465,7 @@ out:
 	return rc;
 }
 
-int hero_panel_load(const char *path, const char *const *vars, struct hero_panel **out, struct hero_error *err)
+int hero_panel_new(const char *path, const char *const *vars, struct hero_panel **out, struct hero_error *err)
 {
 	json_t *doc = NULL;
 	struct hero_panel *p = calloc(1, sizeof *p);

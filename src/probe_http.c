@@ -475,7 +475,7 @@ void hero_probe_run_services(const struct probe *pr, long long deadline, struct 
 	char bad[700] = "";
 	int failing = 0, checked = 0;
 	size_t n = 0;
-	if (hero_sv_open(hero_spec_str(s, "supervisor", ""), (int)hero_probe_left_ms(deadline), &sv, &err) < 0 ||
+	if (hero_sv_new(hero_spec_str(s, "supervisor", ""), (int)hero_probe_left_ms(deadline), &sv, &err) < 0 ||
 	    hero_sv_list(sv, &list, &err) < 0) {
 		hero_probe_fail(res, "%s", err.msg);
 		goto out;

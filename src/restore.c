@@ -1230,7 +1230,7 @@ static int prepare(struct restore *x)
 	json_error_t je;
 	int ret;
 	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
-	if ((ret = hero_areader_open2(&x->r, x->in_fd, &ro, x->err)) < 0 ||
+	if ((ret = hero_areader_new2(&x->r, x->in_fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
 		return ret;
 	x->manifest = json_loadb(json, len, 0, &je);

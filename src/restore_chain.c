@@ -106,7 +106,7 @@ static int chain_link(struct restore *x, const struct hero_link *l, size_t i, js
 		return hero_error(x->err, HERO_EFAIL, "archive '%s' is no longer a regular file", l->path);
 	}
 	x->applying = i > 0;
-	if ((ret = hero_areader_open2(&x->r, fd, &ro, x->err)) < 0 ||
+	if ((ret = hero_areader_new2(&x->r, fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
 		goto out;
 	if (len != l->manifest_len || memcmp(json, l->manifest, len) != 0) {

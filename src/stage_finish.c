@@ -63,7 +63,7 @@ static int reconcile_here(struct mig *m, struct hero_error *err)
 	int ret = vars ? 0 : hero_error(err, HERO_EFAIL, "out of memory");
 	struct hero_rc_opts o = { .desired_dir = hero_mig_str(m, "desired"), .vars = vars };
 	if (ret == 0)
-		ret = hero_sv_open(addr ? addr : env && *env ? env : "unix:/var/run/zinit.sock", 0, &sv, err);
+		ret = hero_sv_new(addr ? addr : env && *env ? env : "unix:/var/run/zinit.sock", 0, &sv, err);
 	if (ret == 0)
 		ret = hero_rc_plan_new(sv, &o, &plan, err);
 	if (ret == 0 && hero_rc_drift(plan))
@@ -162,7 +162,7 @@ static int verify_here(struct mig *m, struct hero_error *err)
 	struct hero_panel *panel = NULL;
 	size_t passed = 0;
 	json_t *failures = json_array();
-	int ret = vars ? hero_panel_load(hero_mig_str(m, "probes"), vars, &panel, err) : hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = vars ? hero_panel_new(hero_mig_str(m, "probes"), vars, &panel, err) : hero_error(err, HERO_EFAIL, "out of memory");
 	if (ret < 0)
 		m->permanent = err->code == HERO_EUSAGE;
 	for (size_t i = 0; ret == 0 && i < hero_panel_size(panel); i++) {
