@@ -5,6 +5,13 @@ WERROR  ?=
 SANITIZE ?=
 OPT     ?= -O2 -g
 BUILD   ?= build
+# The test build: the same sources with -DHERO_TESTING, which compiles in the fault
+# switches the test suite drives (HERO_FAULT, HERO_MIGRATE_KILL_AT, HERO_MIGRATE_FAULT;
+# docs/security.md 5.1). `make test` builds it into $(TEST_BUILD) and runs the suite
+# against it; `make all`, `install`, `demo` and `bench` build release binaries without
+# them. A build directory named .../testing is a test build.
+TEST_BUILD ?= $(BUILD)/testing
+TESTING ?= $(if $(filter testing %/testing,$(BUILD)),1)
 
 PKGS := libarchive libzstd libsodium sqlite3 yaml-0.1 jansson libcurl icu-uc
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -17,7 +24,8 @@ CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(WERROR),-Werror) \
            $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer) \
            -Iinclude $(PKG_CFLAGS) -MMD -MP \
-           -DHERO_VERSION='"$(VERSION)"' -DHERO_DATADIR='"$(PREFIX)/share/hero"'
+           -DHERO_VERSION='"$(VERSION)"' -DHERO_DATADIR='"$(PREFIX)/share/hero"' \
+           $(if $(TESTING),-DHERO_TESTING)
 LDFLAGS += $(if $(SANITIZE),-fsanitize=$(SANITIZE))
 LDLIBS  += $(PKG_LIBS) -lpthread
 
@@ -43,7 +51,7 @@ MANPAGES  := $(sort $(wildcard docs/man/*.1))
 # LD_PRELOAD fault shim for the crash tests (never sanitized: it runs inside other programs)
 SHIM      := $(BUILD)/tests/hero-faultfs.so
 
-.PHONY: all test unit cli check-layers install demo clean bench fuzz fuzz-smoke fuzz-build
+.PHONY: all test unit cli checks check-layers test-build install demo clean bench fuzz fuzz-smoke fuzz-build
 all: $(TOOL_BINS) $(TEST_TOOL_BINS) $(UNIT_BINS) $(SHIM)
 
 $(SHIM): tests/shim/hero-faultfs.c
@@ -76,11 +84,15 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(CMOCKA_LIBS)
 
-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; HERO_SRCDIR=$(CURDIR) $$t; done
+# The suite runs against the test build (unit and cli), and checks the release build.
+test-build:
+	@$(MAKE) --no-print-directory BUILD=$(TEST_BUILD) TESTING=1 all
 
-cli: all
-	@HERO_BUILD=$(CURDIR)/$(BUILD) bash tests/cli/run.sh
+unit: test-build
+	@set -e; for t in $(UNIT_BINS:$(BUILD)/%=$(TEST_BUILD)/%); do echo "== $$t"; HERO_SRCDIR=$(CURDIR) $$t; done
+
+cli: test-build
+	@HERO_BUILD=$(CURDIR)/$(TEST_BUILD) bash tests/cli/run.sh
 
 # The layers depend one way and no two files use each other (docs/architecture.md):
 # the includes of src/, include/ and cmd/, the calls between the library's objects,
@@ -89,7 +101,12 @@ check-layers: $(LIB)
 	@bash tests/tools/layers.sh --objects $(BUILD)/src && echo "layers: ok"
 	@CC='$(CC)' bash tests/tools/layers.sh --self-test >/dev/null && echo "layers: planted violations refused"
 
-test: check-layers unit cli
+# What the release build must not hold: unprefixed external symbols, fault switches.
+checks: all check-layers
+	@bash tests/tools/symbols.sh $(LIB)
+	@bash tests/tools/release.sh $(BUILD)
+
+test: checks unit cli
 
 install: $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hero/manifests \

@@ -157,7 +157,7 @@ static int verify_file(const char *path, const struct hero_trust *trust, struct 
 	if (fd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", path);
 	struct hero_areader_opts ro = { trust, NULL, NULL, NULL };
-	if ((ret = hero_areader_open2(&r, fd, &ro, err)) == 0)
+	if ((ret = hero_areader_new2(&r, fd, &ro, err)) == 0)
 		while ((ret = hero_areader_next(r, &e, err)) == 1)
 			;
 	hero_areader_free(r);
@@ -307,7 +307,7 @@ int main(int argc, char **argv)
 	int code = 0;
 	struct hero_areader_opts ro = { c.verify ? &trust : NULL, NULL, identity, pass };
 	char keyid[17];
-	if (hero_areader_open2(&r, fd, &ro, &err) < 0) {
+	if (hero_areader_new2(&r, fd, &ro, &err) < 0) {
 		code = fe_report(&err);
 		goto out;
 	}

@@ -222,7 +222,7 @@ static int cmd_reconcile(int argc, char **argv)
 	struct hero_rc_plan *plan = NULL;
 	int code, rc = 0;
 	reconcile_parse(argc, argv, &c);
-	if (hero_sv_open(c.supervisor, 0, &sv, &err) < 0)
+	if (hero_sv_new(c.supervisor, 0, &sv, &err) < 0)
 		return fe_report(&err);
 	if (c.config_dir && hero_sv_set_config_dir(sv, c.config_dir, &err) < 0) {
 		code = fe_report(&err);
@@ -376,7 +376,7 @@ static int cmd_verify(int argc, char **argv)
 	struct hero_error err = HERO_ERROR_INIT;
 	struct hero_panel *panel = NULL;
 	verify_parse(argc, argv, &c);
-	if (hero_panel_load(c.panel, c.vars.v, &panel, &err) < 0)
+	if (hero_panel_new(c.panel, c.vars.v, &panel, &err) < 0)
 		return fe_report(&err);
 	for (int i = 0; i < c.nonly; i++) {
 		size_t j = 0;
@@ -668,7 +668,7 @@ static struct hero_journal *open_journal(const char *opt)
 	struct hero_error err = HERO_ERROR_INIT;
 	struct hero_journal *j = NULL;
 	char *path = journal_path(opt);
-	if (hero_journal_open(path, &j, &err) < 0)
+	if (hero_journal_new(path, &j, &err) < 0)
 		exit(fe_report(&err));
 	free(path);
 	return j;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "hero/atomic.h"
 #include "hero/incremental.h"
 #include "hero/metrics.h"
 #include "hero/snapshot.h"
@@ -108,11 +109,12 @@ static void progress_cb(void *ctx, uint64_t done, uint64_t total)
 /* Open the archive's destination. A regular file (or a new name) is written
  * as PATH.tmp.XXXXXX and renamed into place when complete; a symbolic link is
  * followed, so the archive replaces its target, not the link; a device or a
- * FIFO (/dev/null, a tape, a pipe) is written as it is, never replaced. *TMP
- * and *FINAL are malloc'd (NULL when written directly). */
-static int open_output(const char *path, char **tmp, char **final)
+ * FIFO (/dev/null, a tape, a pipe) is written as it is, never replaced
+ * (hero_atomic_open with HERO_ATOMIC_FOLLOW). Standard output leaves OUT as
+ * HERO_ATOMIC_INIT. */
+static int open_output(const char *path, struct hero_atomic *out)
 {
-	*tmp = *final = NULL;
+	*out = (struct hero_atomic)HERO_ATOMIC_INIT;
 	if (!strcmp(path, "-")) {
 		if (isatty(STDOUT_FILENO))
 			fe_die(HERO_EUSAGE, "refusing to write an archive to a terminal (use -o FILE)");
@@ -121,62 +123,28 @@ static int open_output(const char *path, char **tmp, char **final)
 	struct stat st;
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
 		fe_die(HERO_EUSAGE, "output '%s' is a directory", path);
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-		if (fd < 0)
-			fe_die(HERO_EFAIL, "cannot open '%s': %s", path, strerror(errno));
-		return fd;
-	}
-	*final = realpath(path, NULL); /* an existing file, through any symlink */
-	if (!*final && !(*final = strdup(path)))
-		fe_die(HERO_EFAIL, "out of memory");
-	size_t n = strlen(*final) + 16;
-	*tmp = malloc(n);
-	if (!*tmp)
-		fe_die(HERO_EFAIL, "out of memory");
-	snprintf(*tmp, n, "%s.tmp.XXXXXX", *final);
-	int fd = mkstemp(*tmp);
-	if (fd < 0)
-		fe_die(HERO_EFAIL, "cannot create '%s': %s", *tmp, strerror(errno));
-	fchmod(fd, 0640);
-	return fd;
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_atomic_open(out, path, 0640, HERO_ATOMIC_FOLLOW | HERO_ATOMIC_EXACT | HERO_ATOMIC_SYNCDIR, &err) < 0)
+		fe_die(HERO_EFAIL, "%s", err.msg);
+	return out->fd;
 }
 
-/* Make the written file durable and give it its final name. */
-static int close_output(int fd, const char *path, const char *tmp, int ok)
+/* Make the written file durable and give it its final name (the directory
+ * fsync'd too: the new name must survive a crash); or, when not OK, remove it. */
+static int close_output(struct hero_atomic *out, int ok)
 {
-	if (!tmp) {
-		if (fd != STDOUT_FILENO && close(fd) < 0 && ok) {
-			fe_warn("cannot write the archive: %s", strerror(errno));
-			ok = 0;
-		}
+	if (out->fd < 0) /* standard output */
 		return ok ? 0 : -1;
-	}
-	if (ok && fsync(fd) < 0) {
-		fe_warn("cannot fsync '%s': %s", tmp, strerror(errno));
-		ok = 0;
-	}
-	close(fd);
-	if (ok && rename(tmp, path) < 0) {
-		fe_warn("cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-		ok = 0;
-	}
 	if (!ok) {
-		unlink(tmp);
+		hero_atomic_release(out);
 		return -1;
 	}
-	/* the new name must survive a crash too: fsync the directory holding it */
-	char *slash = strrchr(path, '/');
-	char dir[4096];
-	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
-		fe_warn("cannot fsync directory '%s': %s", dir, strerror(errno));
-		ok = 0;
+	struct hero_error err = HERO_ERROR_INIT;
+	if (hero_atomic_commit(out, &err) < 0) {
+		fe_warn("%s", err.msg);
+		return -1;
 	}
-	if (dfd >= 0)
-		close(dfd);
-	return ok ? 0 : -1;
+	return 0;
 }
 
 static void parse(struct snap_cli *c, int argc, char **argv)
@@ -413,9 +381,8 @@ static int cmd_snapshot(int argc, char **argv)
 	if (parent)
 		fe_load_trust(&ptrust, &c.pubs, c.trustdir);
 	int dirlock = lock_output_dir(c.output);
-	char *tmp;
-	char *final;
-	int fd = open_output(c.output, &tmp, &final);
+	struct hero_atomic output;
+	int fd = open_output(c.output, &output);
 	int show = fe_progress_enabled(c.progress);
 	struct hero_snap_opts o = { .root = root, .inv = &inv, .sk = sk, .out_fd = fd, .services = &c.services,
 				    .contexts = &c.contexts, .level = c.level, .threads = c.threads,
@@ -428,7 +395,7 @@ static int cmd_snapshot(int argc, char **argv)
 	if (show)
 		fputc('\n', stderr);
 	int code = 0;
-	if (close_output(fd, final, tmp, ret == 0) < 0 && ret == 0)
+	if (close_output(&output, ret == 0) < 0 && ret == 0)
 		code = HERO_EFAIL;
 	if (ret < 0)
 		code = fe_report(&err);
@@ -446,8 +413,6 @@ static int cmd_snapshot(int argc, char **argv)
 	hero_inventory_release(&inv);
 	hero_strlist_release(&c.services);
 	hero_strlist_release(&c.contexts);
-	free(tmp);
-	free(final);
 	free(root);
 	free(mdir);
 	return code;

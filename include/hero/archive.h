@@ -73,7 +73,7 @@ struct hero_awriter_opts {
 /* Start an archive on FD (not closed by the writer), signed with SK
  * (borrowed; must outlive the writer). Fills a fresh archive id.
  * Free with hero_awriter_free. */
-int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_seckey *sk,
+int hero_awriter_new(struct hero_awriter **out, int fd, const struct hero_seckey *sk,
 		      const struct hero_awriter_opts *opts, struct hero_error *err);
 const struct hero_header *hero_awriter_header(const struct hero_awriter *w);
 
@@ -144,9 +144,9 @@ struct hero_areader_opts {
 	const char *passphrase;             /* passphrase for an encrypted archive, or NULL */
 };
 
-/* As hero_areader_open, with a key for an encrypted archive. Without one, an
+/* As hero_areader_new, with a key for an encrypted archive. Without one, an
  * encrypted archive opens "sealed": only hero_areader_verify_sealed works. */
-int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_areader_opts *opts,
+int hero_areader_new2(struct hero_areader **out, int fd, const struct hero_areader_opts *opts,
 		       struct hero_error *err);
 
 /* 1 if the archive is encrypted and no key was given; fills the recipient
@@ -160,7 +160,7 @@ int hero_areader_verify_sealed(struct hero_areader *r, uint64_t *chunks, struct 
 /* Open a reader on FD (not closed). If TRUST is not NULL the signer's key id
  * must be in it, checked before the body is read. LIMITS may be NULL
  * (defaults). Reads and checks the header. */
-int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust *trust,
+int hero_areader_new(struct hero_areader **out, int fd, const struct hero_trust *trust,
 		      const struct hero_limits *limits, struct hero_error *err);
 const struct hero_header *hero_areader_header(const struct hero_areader *r);
 

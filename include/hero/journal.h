@@ -35,7 +35,7 @@ struct hero_journal;
 /* Open (creating if needed) the journal at PATH. Missing parent directories
  * are created with mode 0700 and a new file with mode 0600; an existing file
  * readable by others is refused. Free with hero_journal_free. */
-int hero_journal_open(const char *path, struct hero_journal **out, struct hero_error *err);
+int hero_journal_new(const char *path, struct hero_journal **out, struct hero_error *err);
 void hero_journal_free(struct hero_journal *j);
 
 /* The directory of job ID beside the journal (created 0700): its log,

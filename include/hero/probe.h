@@ -47,7 +47,7 @@ struct hero_probe_result {
  * own vars. Every ${NAME} is expanded here, so an undefined variable, an
  * unknown kind or key, or a missing required key fails the load (HERO_EUSAGE)
  * naming the probe. Free with hero_panel_free. */
-int hero_panel_load(const char *path, const char *const *vars, struct hero_panel **out,
+int hero_panel_new(const char *path, const char *const *vars, struct hero_panel **out,
 		    struct hero_error *err);
 void hero_panel_free(struct hero_panel *p);
 

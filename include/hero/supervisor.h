@@ -4,7 +4,7 @@
  * request, one response ending in "\n", on a persistent connection. zinit
  * v0.2.14 (shipped in the TFGrid micro-VM images) speaks a line protocol: one
  * command line in, one JSON object {"state":"ok|error","body":...} out, then
- * EOF. hero_sv_open detects which one answers and refuses anything else.
+ * EOF. hero_sv_new detects which one answers and refuses anything else.
  *
  * The line protocol has no service_create / service_get / service_delete. When
  * a configuration directory is set (hero_sv_set_config_dir), those three work
@@ -63,7 +63,7 @@ struct hero_sv;
  * its protocol. TIMEOUT_MS bounds every exchange (0 means 10 s). On success
  * *OUT is a handle to free with hero_sv_free. Fails with a message naming the
  * socket when nothing listens or the peer speaks neither protocol. */
-int hero_sv_open(const char *addr, int timeout_ms, struct hero_sv **out, struct hero_error *err);
+int hero_sv_new(const char *addr, int timeout_ms, struct hero_sv **out, struct hero_error *err);
 void hero_sv_free(struct hero_sv *sv);
 
 enum hero_sv_proto hero_sv_protocol(const struct hero_sv *sv);

@@ -1,6 +1,8 @@
 /* error.c - the error struct every library function reports through. */
 #include "hero/error.h"
 
+#include "base/internal.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,4 +66,23 @@ void hero_error_clear(struct hero_error *err)
 		err->code = 0;
 		err->msg[0] = '\0';
 	}
+}
+
+void hero_vsay(hero_say_fn say, void *ctx, const char *fmt, va_list ap)
+{
+	if (!say)
+		return;
+	char line[HERO_SAY_MAX];
+	if (vsnprintf(line, sizeof line, fmt, ap) < 0)
+		line[0] = '\0';
+	/* truncation is acceptable for a progress line: the buffer stays terminated */
+	say(ctx, line);
+}
+
+void hero_say(hero_say_fn say, void *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	hero_vsay(say, ctx, fmt, ap);
+	va_end(ap);
 }

@@ -1,4 +1,4 @@
-/* fsutil.c - small file-system helpers: full writes, fsync, rmtree, paths. */
+/* fsutil.c - small file-system helpers: full writes, fsync, atomic replacement, rmtree, paths. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/internal.h"
 
+#ifdef HERO_TESTING
 int hero_fault(const char *point)
 {
 	static unsigned long hits; /* one point is armed per process: a plain counter does */
@@ -39,6 +42,7 @@ int hero_fault(const char *point)
 	kill(getpid(), SIGKILL);
 	return 0;
 }
+#endif
 
 int hero_write_all(int fd, const void *buf, size_t n, const char *what, struct hero_error *err)
 {
@@ -351,4 +355,119 @@ char *hero_read_text(const char *path)
 	if (m)
 		fclose(m);
 	return buf;
+}
+
+/* A fresh temporary name beside FINAL, created with MODE (less the umask). */
+static int atomic_create(struct hero_atomic *a, mode_t mode, struct hero_error *err)
+{
+	size_t n = strlen(a->path) + 16;
+	if (!(a->tmp = malloc(n)))
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	for (int tries = 0; tries < 100; tries++) {
+		uint32_t r;
+		if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+			r = (uint32_t)getpid() * 2654435761u + (uint32_t)tries;
+		snprintf(a->tmp, n, "%s.tmp.%06x", a->path, r & 0xffffff);
+		a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (a->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (a->fd < 0) {
+		int ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot create '%s'", a->tmp);
+		free(a->tmp);
+		a->tmp = NULL;
+		return ret;
+	}
+	if ((a->flags & HERO_ATOMIC_EXACT) && fchmod(a->fd, mode) < 0)
+		return hero_error_errno(err, HERO_EFAIL, errno, "cannot set the mode of '%s'", a->tmp);
+	return a->fd;
+}
+
+int hero_atomic_open(struct hero_atomic *a, const char *path, mode_t mode, unsigned flags, struct hero_error *err)
+{
+	*a = (struct hero_atomic)HERO_ATOMIC_INIT;
+	a->flags = flags;
+	struct stat st;
+	if ((flags & HERO_ATOMIC_FOLLOW) && stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+		a->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (a->fd < 0)
+			return hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", path);
+		return a->fd;
+	}
+	if ((flags & HERO_ATOMIC_FOLLOW))
+		a->path = realpath(path, NULL); /* an existing file, through any symlink */
+	if (!a->path && !(a->path = strdup(path)))
+		return hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = atomic_create(a, mode, err);
+	if (ret < 0)
+		hero_atomic_release(a);
+	return ret;
+}
+
+void hero_atomic_release(struct hero_atomic *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->tmp)
+		unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	*a = (struct hero_atomic)HERO_ATOMIC_INIT;
+}
+
+/* fsync the directory holding PATH. */
+static int sync_dir_of(const char *path, struct hero_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || (fsync(dfd) < 0 && errno != EINVAL)) {
+		int ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot fsync directory '%s'", dir);
+		if (dfd >= 0)
+			close(dfd);
+		return ret;
+	}
+	close(dfd);
+	return 0;
+}
+
+int hero_atomic_commit(struct hero_atomic *a, struct hero_error *err)
+{
+	int ret = 0;
+	if (!a->tmp) { /* written in place */
+		if (a->fd >= 0 && close(a->fd) < 0)
+			ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", a->path ? a->path : "output");
+		a->fd = -1;
+		hero_atomic_release(a);
+		return ret;
+	}
+	if (!(a->flags & HERO_ATOMIC_NOSYNC))
+		ret = hero_fsync(a->fd, a->tmp, err);
+	if (ret == 0 && close(a->fd) < 0)
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", a->tmp);
+	a->fd = -1;
+	if (ret == 0 && rename(a->tmp, a->path) < 0)
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot rename '%s' to '%s'", a->tmp, a->path);
+	if (ret < 0) {
+		hero_atomic_release(a);
+		return ret;
+	}
+	free(a->tmp);
+	a->tmp = NULL; /* renamed: nothing to remove */
+	if (a->flags & HERO_ATOMIC_SYNCDIR)
+		ret = sync_dir_of(a->path, err);
+	hero_atomic_release(a);
+	return ret;
+}
+
+int hero_write_atomic(const char *path, const void *data, size_t n, mode_t mode, unsigned flags,
+		      struct hero_error *err)
+{
+	struct hero_atomic a;
+	int ret = hero_atomic_open(&a, path, mode, flags, err);
+	if (ret >= 0 && (ret = hero_write_all(a.fd, data, n, a.tmp ? a.tmp : path, err)) == 0)
+		return hero_atomic_commit(&a, err);
+	hero_atomic_release(&a);
+	return ret;
 }

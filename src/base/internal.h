@@ -2,6 +2,7 @@
 #ifndef HERO_INTERNAL_H
 #define HERO_INTERNAL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -25,6 +26,15 @@
 #define HERO_MAX_PATH 4096
 #define HERO_STR_(x) #x
 #define HERO_STR(x) HERO_STR_(x)
+
+/* error.c: the library's one message sink. Format a line (at most
+ * HERO_SAY_MAX - 1 bytes, truncated beyond) and hand it to SAY with CTX;
+ * nothing happens when SAY is NULL. The library never prints: a tool passes
+ * SAY to print the line where it wants. */
+#define HERO_SAY_MAX 2048
+typedef void (*hero_say_fn)(void *ctx, const char *line);
+void hero_say(hero_say_fn say, void *ctx, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void hero_vsay(hero_say_fn say, void *ctx, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 static inline void hero_put16(uint8_t *p, uint16_t v)
 {
@@ -87,6 +97,7 @@ struct hero_names {
 int hero_names_push(struct hero_names *l, const char *name, mode_t mode); /* -1 when out of memory */
 void hero_names_sort(struct hero_names *l);
 void hero_names_release(struct hero_names *l);
+#include "hero/atomic.h" /* hero_atomic_*, hero_write_atomic */
 /* fsync FD; any failure is fatal (never retried). WHAT names it. */
 int hero_fsync(int fd, const char *what, struct hero_error *err);
 /* fsync the directory at PATH. */
@@ -108,11 +119,20 @@ size_t hero_utf8_len(const unsigned char *s, uint32_t *cp);
  * or hide text (bidi controls, zero-width joiners, the BOM). */
 int hero_is_control(uint32_t cp);
 
-/* fsutil.c: test-only fault injection (docs/security.md). When $HERO_FAULT is
+/* fsutil.c: test-only fault injection (docs/security.md), compiled in only
+ * with -DHERO_TESTING (the test build, `make test`). When $HERO_FAULT is
  * "POINT[:N[:ACTION]]" and this is the N-th (default 1st) time POINT is
  * reached, ACTION happens: "kill" (default, SIGKILL), "stop" (SIGSTOP), or
  * "eio" (the call returns -1 so the caller fails as on an I/O error).
- * Inert (returns 0) when unset. */
+ * Inert (returns 0) when unset, and always in a release build. */
+#ifdef HERO_TESTING
 int hero_fault(const char *point);
+#else
+static inline int hero_fault(const char *point)
+{
+	(void)point;
+	return 0;
+}
+#endif
 
 #endif

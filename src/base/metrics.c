@@ -63,28 +63,26 @@ static int write_text(FILE *f, const char *path, const char *prefix, const struc
 int hero_metrics_write(const char *path, const char *prefix, const struct hero_metric *m, size_t n, int success,
 		       double now, struct hero_error *err)
 {
-	size_t len = strlen(path) + 5;
-	char *tmp = malloc(len);
-	if (!tmp)
-		return hero_error(err, HERO_EFAIL, "out of memory");
-	snprintf(tmp, len, "%s.tmp", path);
-	int ret = 0, fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	struct hero_atomic a;
+	int ret = hero_atomic_open(&a, path, 0644, 0, err);
+	if (ret < 0)
+		return ret;
+	int fd = dup(a.fd); /* the stream's own: fclose flushes it, the commit fsyncs */
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	ret = 0;
 	if (!f) {
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write metrics '%s'", tmp);
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write metrics '%s'", a.tmp);
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
-	if (write_text(f, path, prefix, m, n, success, now) != 0 || fsync(fileno(f)) < 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write metrics '%s'", tmp);
+	if (write_text(f, path, prefix, m, n, success, now) != 0)
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write metrics '%s'", a.tmp);
 	if (fclose(f) != 0 && ret == 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write metrics '%s'", tmp);
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot rename metrics to '%s'", path);
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write metrics '%s'", a.tmp);
+	if (ret == 0)
+		ret = hero_atomic_commit(&a, err);
 out:
-	if (ret < 0)
-		unlink(tmp);
-	free(tmp);
+	hero_atomic_release(&a);
 	return ret;
 }

@@ -506,14 +506,14 @@ static int parse_header(struct hero_areader *r, struct hero_error *err)
 	return 0;
 }
 
-int hero_areader_open(struct hero_areader **out, int fd, const struct hero_trust *trust,
+int hero_areader_new(struct hero_areader **out, int fd, const struct hero_trust *trust,
 		      const struct hero_limits *limits, struct hero_error *err)
 {
 	struct hero_areader_opts o = { trust, limits, NULL, NULL };
-	return hero_areader_open2(out, fd, &o, err);
+	return hero_areader_new2(out, fd, &o, err);
 }
 
-int hero_areader_open2(struct hero_areader **out, int fd, const struct hero_areader_opts *opts,
+int hero_areader_new2(struct hero_areader **out, int fd, const struct hero_areader_opts *opts,
 		       struct hero_error *err)
 {
 	struct hero_areader *r = calloc(1, sizeof *r);

@@ -245,7 +245,7 @@ static int start_encrypted(struct hero_awriter *w, const struct hero_awriter_opt
 	return ret;
 }
 
-int hero_awriter_open(struct hero_awriter **out, int fd, const struct hero_seckey *sk,
+int hero_awriter_new(struct hero_awriter **out, int fd, const struct hero_seckey *sk,
 		      const struct hero_awriter_opts *opts, struct hero_error *err)
 {
 	struct hero_awriter *w = calloc(1, sizeof *w);

@@ -125,7 +125,7 @@ static int link_read_fd(struct hero_link *l, const char *path, int fd, int errnu
 	}
 	l->bytes = (uint64_t)st.st_size;
 	l->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	if ((ret = hero_areader_open(&r, fd, NULL, NULL, err)) < 0 ||
+	if ((ret = hero_areader_new(&r, fd, NULL, NULL, err)) < 0 ||
 	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0 ||
 	    (ret = link_fill(l, hero_areader_header(r), text, len, err)) < 0) {
 		char q[512];
@@ -514,7 +514,7 @@ int hero_archive_verify_file(const char *path, const struct hero_trust *trust, c
 	int ret, fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", QS(path, q));
-	if ((ret = hero_areader_open(&r, fd, trust, lim, err)) < 0 || (listing && (ret = hero_areader_listing(r, err)) < 0) ||
+	if ((ret = hero_areader_new(&r, fd, trust, lim, err)) < 0 || (listing && (ret = hero_areader_listing(r, err)) < 0) ||
 	    (ret = hero_areader_manifest(r, &text, &len, err)) < 0)
 		goto out;
 	if (manifest && !(*manifest = json_loadb(text, len, 0, &je))) {

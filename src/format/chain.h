@@ -51,7 +51,7 @@ struct hero_increment;
  * hero_increment_remember), only PATH's header and manifest are read.
  * Otherwise PATH is read through and verified with SK's own public key and
  * the keys of EXTRA (may be NULL). Free with hero_increment_free. */
-int hero_increment_open(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
+int hero_increment_new(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
 			const struct hero_trust *extra, const char *root, int verify, struct hero_error *err);
 /* Whether the parent was read through and verified (1) or its remembered index used (0). */
 int hero_increment_verified(const struct hero_increment *inc);

@@ -13,7 +13,6 @@
 #include "hero/keys.h"
 
 #define CACHE ".hero/last-index"
-#define CACHE_TMP ".hero/last-index.tmp"
 #define CACHE_TAG "hero-snap index 1"
 #define CACHE_MAX (1024u << 20)
 
@@ -28,34 +27,29 @@ struct hero_increment {
 int hero_increment_remember(const char *root, const char *archive_id, const char *index_text,
 			    struct hero_error *err)
 {
-	char *tmp = hero_join(root, CACHE_TMP), *path = hero_join(root, CACHE), head[256], hex[65];
+	char *path = hero_join(root, CACHE), head[256], hex[65];
 	uint8_t digest[32];
 	size_t len = strlen(index_text);
 	struct hero_blake2b h;
-	int ret = 0, fd = -1;
+	struct hero_atomic a = HERO_ATOMIC_INIT;
+	int ret = 0;
 	hero_blake2b_init(&h, 32);
 	hero_blake2b_update(&h, index_text, len);
 	hero_blake2b_final(&h, digest);
 	hero_hex(digest, sizeof digest, hex);
 	int n = snprintf(head, sizeof head, "%s %s %zu %s\n", CACHE_TAG, archive_id, len, hex);
-	if (!tmp || !path || n < 0 || (size_t)n >= sizeof head) {
+	if (!path || n < 0 || (size_t)n >= sizeof head) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || (ret = hero_write_all(fd, head, (size_t)n, tmp, err)) < 0 ||
-	    (ret = hero_write_all(fd, index_text, len, tmp, err)) < 0) {
-		ret = ret < 0 ? ret : hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", tmp);
+	/* a cache, checked against its digest when read: not fsync'd */
+	if ((ret = hero_atomic_open(&a, path, 0600, HERO_ATOMIC_NOSYNC, err)) < 0 ||
+	    (ret = hero_write_all(a.fd, head, (size_t)n, a.tmp, err)) < 0 ||
+	    (ret = hero_write_all(a.fd, index_text, len, a.tmp, err)) < 0)
 		goto out;
-	}
-	if (rename(tmp, path) < 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot rename '%s'", tmp);
+	ret = hero_atomic_commit(&a, err);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0 && tmp)
-		unlink(tmp);
-	free(tmp);
+	hero_atomic_release(&a);
 	free(path);
 	return ret;
 }
@@ -113,7 +107,7 @@ static int open_remembered(struct hero_increment *inc, const char *path, const c
 	return ret;
 }
 
-int hero_increment_open(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
+int hero_increment_new(struct hero_increment **out, const char *path, const struct hero_seckey *sk,
 			const struct hero_trust *extra, const char *root, int verify, struct hero_error *err)
 {
 	struct hero_increment *inc = calloc(1, sizeof *inc);

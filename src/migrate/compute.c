@@ -31,7 +31,7 @@ struct buf {
 
 static const char *const stubs[] = { "start_vm", "stop_vm", "restart_vm", "inject_ssh_keys", "vm_exec", "vm_stats" };
 
-int hero_compute_open(const char *addr, struct hero_compute **out, struct hero_error *err)
+int hero_compute_new(const char *addr, struct hero_compute **out, struct hero_error *err)
 {
 	struct hero_compute *c = calloc(1, sizeof *c);
 	if (!c || !(c->addr = strdup(addr)))

@@ -52,7 +52,7 @@ struct hero_gw {
 
 /* Open a client for ADDR ("unix:PATH", or an http(s) URL). No I/O happens
  * here. Free with hero_compute_free. */
-int hero_compute_open(const char *addr, struct hero_compute **out, struct hero_error *err);
+int hero_compute_new(const char *addr, struct hero_compute **out, struct hero_error *err);
 void hero_compute_free(struct hero_compute *c);
 
 /* Polling intervals: FIRST_MS, growing by half each time up to CAP_MS

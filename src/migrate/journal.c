@@ -94,7 +94,7 @@ static int prepare_file(const char *path, struct hero_error *err)
 	return 0;
 }
 
-int hero_journal_open(const char *path, struct hero_journal **out, struct hero_error *err)
+int hero_journal_new(const char *path, struct hero_journal **out, struct hero_error *err)
 {
 	struct hero_journal *j = calloc(1, sizeof *j);
 	char *base = NULL;

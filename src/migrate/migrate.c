@@ -19,8 +19,8 @@
 typedef int (*stage_fn)(struct mig *m, struct hero_error *err);
 
 static const stage_fn fns[HERO_MIG_NSTAGES] = {
-	stage_provision, stage_wait,	  stage_gateway,   stage_bootstrap, stage_snapshot, stage_transfer,
-	stage_restore,	 stage_reconcile, stage_verify,	   stage_cutover,   stage_cleanup,
+	hero_stage_provision, hero_stage_wait,	  hero_stage_gateway,   hero_stage_bootstrap, hero_stage_snapshot, hero_stage_transfer,
+	hero_stage_restore,	 hero_stage_reconcile, hero_stage_verify,	   hero_stage_cutover,   hero_stage_cleanup,
 };
 
 /* The spec keys journaled as each stage's inputs. */
@@ -41,27 +41,43 @@ static const char *const inputs[HERO_MIG_NSTAGES] = {
 /* ---- messages ------------------------------------------------------------- */
 
 static void say(struct mig *m, const char *stage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+struct say_to {
+	struct mig *m;
+	const char *stage;
+};
+
+/* A progress line goes to the caller's callback, with its stage, and to the job's log. */
+static void say_line(void *ctx, const char *line)
+{
+	const struct say_to *t = ctx;
+	if (t->m->env && t->m->env->say)
+		t->m->env->say(t->m->env->say_ctx, t->stage, line);
+	hero_mig_log(t->m, "%s", line);
+}
+
 static void say(struct mig *m, const char *stage, const char *fmt, ...)
 {
-	char line[1200];
+	struct say_to t = { m, stage };
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	hero_vsay(say_line, &t, fmt, ap);
 	va_end(ap);
-	if (m->env && m->env->say)
-		m->env->say(m->env->say_ctx, stage, line);
-	mig_log(m, "%s", line);
 }
 
 /* ---- the runner ------------------------------------------------------------ */
 
-/* Test fault point: HERO_MIGRATE_KILL_AT=STAGE:before|after. */
+/* Test fault point: HERO_MIGRATE_KILL_AT=STAGE:before|after (test builds only). */
 static void kill_point(const char *stage, const char *when)
 {
+#ifndef HERO_TESTING
+	(void)stage;
+	(void)when;
+#else
 	const char *spec = getenv("HERO_MIGRATE_KILL_AT");
 	size_t n = strlen(stage);
 	if (spec && !strncmp(spec, stage, n) && spec[n] == ':' && !strcmp(spec + n + 1, when))
 		raise(SIGKILL);
+#endif
 }
 
 static json_t *stage_inputs(const struct mig *m, size_t i)
@@ -74,8 +90,8 @@ static json_t *stage_inputs(const struct mig *m, size_t i)
 		if (v && !json_is_null(v))
 			json_object_set(in, k, v);
 	}
-	if (i == 1 && mig_output(m, "provision", "vm_id"))
-		json_object_set(in, "vm_id", mig_output(m, "provision", "vm_id"));
+	if (i == 1 && hero_mig_output(m, "provision", "vm_id"))
+		json_object_set(in, "vm_id", hero_mig_output(m, "provision", "vm_id"));
 	return in;
 }
 
@@ -89,7 +105,7 @@ static void sleep_ms(long long ms)
 static int attempt(struct mig *m, size_t i, struct hero_error *err)
 {
 	const char *name = hero_mig_stage_name(i);
-	json_t *in = stage_inputs(m, i), *prev = json_object_get(mig_stage_row(m, name), "outputs");
+	json_t *in = stage_inputs(m, i), *prev = json_object_get(hero_mig_stage_row(m, name), "outputs");
 	int ret = hero_journal_stage_begin(m->j, m->id, name, in, &m->attempt, err);
 	json_decref(in);
 	if (ret < 0)
@@ -114,7 +130,7 @@ static int attempt(struct mig *m, size_t i, struct hero_error *err)
 static int run_stage(struct mig *m, size_t i, struct hero_error *err)
 {
 	const char *name = hero_mig_stage_name(i);
-	long long max = mig_int(m, "attempts"), backoff = mig_int(m, "backoff_ms");
+	long long max = hero_mig_int(m, "attempts"), backoff = hero_mig_int(m, "backoff_ms");
 	for (long long tries = 1;; tries++) {
 		int ret = attempt(m, i, err);
 		json_t *out = m->out;
@@ -200,7 +216,7 @@ int hero_mig_run(struct hero_journal *j, const char *id, const struct hero_mig_e
 	if ((ret = hero_journal_set_job(j, id, HERO_JOB_RUNNING, NULL, err)) < 0)
 		goto out;
 	for (size_t i = 0; i < HERO_MIG_NSTAGES; i++) {
-		const char *st = mig_stage_state(&m, hero_mig_stage_name(i));
+		const char *st = hero_mig_stage_state(&m, hero_mig_stage_name(i));
 		if (!strcmp(st, HERO_STAGE_DONE) || !strcmp(st, HERO_STAGE_SKIPPED))
 			continue;
 		if ((ret = run_stage(&m, i, err)) < 0) {
@@ -247,7 +263,7 @@ int hero_mig_create(struct hero_journal *j, const json_t *spec, char id[32], str
 					: json_string_value(json_object_get(spec, "vm_name")));
 	for (size_t i = 0; i < HERO_MIG_NSTAGES; i++) {
 		stage_names[i] = hero_mig_stage_name(i);
-		skipped[i] = mig_stage_skipped(spec, i);
+		skipped[i] = hero_mig_stage_skipped(spec, i);
 	}
 	return hero_journal_create(j, id, ctx, src, target, spec, stage_names, skipped, HERO_MIG_NSTAGES, err);
 }
@@ -257,14 +273,14 @@ int hero_mig_create(struct hero_journal *j, const json_t *spec, char id[32], str
 static int abort_work_dir(struct mig *m)
 {
 	struct hero_error e = HERO_ERROR_INIT;
-	char *pre = mig_prelude(m), *cmd = NULL;
+	char *pre = hero_mig_prelude(m), *cmd = NULL;
 	if (!pre || asprintf(&cmd, "%srm -rf \"$W\"", pre) < 0) {
 		free(pre);
 		return -1;
 	}
-	int ret = mig_run(m, "remove the work directory", cmd, -1, NULL, NULL, &e);
+	int ret = hero_mig_command(m, "remove the work directory", cmd, -1, NULL, NULL, &e);
 	if (ret < 0)
-		mig_log(m, "abort: %s (left behind)", e.msg);
+		hero_mig_log(m, "abort: %s (left behind)", e.msg);
 	free(cmd);
 	free(pre);
 	return ret;
@@ -275,12 +291,12 @@ static int abort_work_dir(struct mig *m)
 static void unmark_moved(struct mig *m)
 {
 	char *path = NULL;
-	if (asprintf(&path, "%s/.hero/moved/%s", mig_str(m, "source_root"), mig_str(m, "context")) < 0)
+	if (asprintf(&path, "%s/.hero/moved/%s", hero_mig_str(m, "source_root"), hero_mig_str(m, "context")) < 0)
 		return;
 	json_t *mark = json_load_file(path, 0, NULL);
 	if (json_is_string(json_object_get(mark, "job")) && !strcmp(json_string_value(json_object_get(mark, "job")), m->id) &&
 	    unlink(path) == 0)
-		mig_log(m, "moved mark '%s' removed: the source serves the context again", path);
+		hero_mig_log(m, "moved mark '%s' removed: the source serves the context again", path);
 	json_decref(mark);
 	free(path);
 }
@@ -294,12 +310,12 @@ int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig
 		goto out;
 	if (!strcmp(json_string_value(json_object_get(m.job, "state")), HERO_JOB_ABORTED))
 		goto out;
-	if (json_is_true(mig_output(&m, "cleanup", "source_deleted"))) {
+	if (json_is_true(hero_mig_output(&m, "cleanup", "source_deleted"))) {
 		ret = hero_error(err, HERO_EUSAGE, "job '%s' deleted the context at the source: its target holds the only copy,"
 						   " abort refused", id);
 		goto out;
 	}
-	if (json_integer_value(json_object_get(mig_stage_row(&m, "cutover"), "attempts")) > 0 && !force) {
+	if (json_integer_value(json_object_get(hero_mig_stage_row(&m, "cutover"), "attempts")) > 0 && !force) {
 		ret = hero_error(err, HERO_EUSAGE,
 				 "the cutover of job '%s' has started: the new instance may serve the tenant"
 				 " (abort --force deletes it anyway)", id);
@@ -309,11 +325,11 @@ int hero_mig_abort(struct hero_journal *j, const char *id, const struct hero_mig
 	m.deadline = hero_mono_ms() + 1000LL * json_integer_value(json_object_get(json_object_get(m.spec, "timeouts"),
 										     "provision"));
 	say(&m, "abort", "deleting what the job created");
-	if (!strcmp(mig_kind(&m), "vm")) {
-		if ((ret = mig_delete_created(&m, err)) < 0)
+	if (!strcmp(hero_mig_kind(&m), "vm")) {
+		if ((ret = hero_mig_delete_created(&m, err)) < 0)
 			goto out;
-	} else if (strcmp(mig_stage_state(&m, "bootstrap"), HERO_STAGE_PENDING) ||
-		   json_integer_value(json_object_get(mig_stage_row(&m, "bootstrap"), "attempts")) > 0) {
+	} else if (strcmp(hero_mig_stage_state(&m, "bootstrap"), HERO_STAGE_PENDING) ||
+		   json_integer_value(json_object_get(hero_mig_stage_row(&m, "bootstrap"), "attempts")) > 0) {
 		abort_work_dir(&m);
 	}
 	unmark_moved(&m);

@@ -31,68 +31,68 @@ struct mig {
 };
 
 /* The spec's string KEY (NULL when absent or null), integer, boolean. */
-const char *mig_str(const struct mig *m, const char *key);
-long long mig_int(const struct mig *m, const char *key);
-int mig_bool(const struct mig *m, const char *key);
+const char *hero_mig_str(const struct mig *m, const char *key);
+long long hero_mig_int(const struct mig *m, const char *key);
+int hero_mig_bool(const struct mig *m, const char *key);
 /* KEY of the outputs of STAGE (the current one reads M->out). */
-json_t *mig_output(const struct mig *m, const char *stage, const char *key);
-const char *mig_output_str(const struct mig *m, const char *stage, const char *key);
+json_t *hero_mig_output(const struct mig *m, const char *stage, const char *key);
+const char *hero_mig_output_str(const struct mig *m, const char *stage, const char *key);
 /* The journal's row of STAGE in the job as loaded, or NULL. */
-json_t *mig_stage_row(const struct mig *m, const char *stage);
+json_t *hero_mig_stage_row(const struct mig *m, const char *stage);
 /* The state of STAGE in the journal as loaded. */
-const char *mig_stage_state(const struct mig *m, const char *stage);
+const char *hero_mig_stage_state(const struct mig *m, const char *stage);
 
 /* Journal M->out now: an intent recorded before a side effect. */
-int mig_record(struct mig *m, struct hero_error *err);
+int hero_mig_record(struct mig *m, struct hero_error *err);
 /* A line in the job's log. */
-void mig_log(struct mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hero_mig_log(struct mig *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The ComputeService client and the target (made once per run). */
-int mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err);
-int mig_target(struct mig *m, struct hero_target **t, struct hero_error *err);
+int hero_mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err);
+int hero_mig_target(struct mig *m, struct hero_target **t, struct hero_error *err);
 /* "vm", "ssh" or "dir". */
-const char *mig_kind(const struct mig *m);
+const char *hero_mig_kind(const struct mig *m);
 
 /* Shell text that sets R to the target root and W to the job's work
  * directory at the target (R/.hero/migrate/JOB); malloc'd. */
-char *mig_prelude(const struct mig *m);
+char *hero_mig_prelude(const struct mig *m);
 /* The quoted command for the toolkit program NAME at the target. Malloc'd. */
-char *mig_remote_tool(const struct mig *m, const char *name);
+char *hero_mig_remote_tool(const struct mig *m, const char *name);
 /* The path of the toolkit program NAME on this host. Malloc'd. */
-char *mig_local_tool(const struct mig *m, const char *name);
+char *hero_mig_local_tool(const struct mig *m, const char *name);
 /* The spec's vars as --set options for a command line (quoted), malloc'd. */
-char *mig_set_args(const struct mig *m);
+char *hero_mig_set_args(const struct mig *m);
 
 /* Run CMD at the target, output to the log (stdout captured into *OUT when
  * OUT is not NULL), stdin from IN (-1: none), bounded by the deadline. */
-int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char **out, int *status,
+int hero_mig_command(struct mig *m, const char *label, const char *cmd, int in_fd, char **out, int *status,
 	    struct hero_error *err);
 
 /* Map a target command's exit status to an error code: the toolkit's 2-7
  * pass through (and are permanent), ssh's 255 is a transient failure. */
-int mig_status_code(struct mig *m, int status);
+int hero_mig_status_code(struct mig *m, int status);
 
 /* Whether stage I does not apply to SPEC (journaled as skipped). */
-int mig_stage_skipped(const json_t *spec, size_t i);
+int hero_mig_stage_skipped(const json_t *spec, size_t i);
 
 /* The stages (stage_vm.c, stage_data.c, stage_finish.c). */
-int stage_provision(struct mig *m, struct hero_error *err);
-int stage_wait(struct mig *m, struct hero_error *err);
-int stage_gateway(struct mig *m, struct hero_error *err);
-int stage_bootstrap(struct mig *m, struct hero_error *err);
-int stage_snapshot(struct mig *m, struct hero_error *err);
-int stage_transfer(struct mig *m, struct hero_error *err);
-int stage_restore(struct mig *m, struct hero_error *err);
-int stage_reconcile(struct mig *m, struct hero_error *err);
-int stage_verify(struct mig *m, struct hero_error *err);
-int stage_cutover(struct mig *m, struct hero_error *err);
-int stage_cleanup(struct mig *m, struct hero_error *err);
+int hero_stage_provision(struct mig *m, struct hero_error *err);
+int hero_stage_wait(struct mig *m, struct hero_error *err);
+int hero_stage_gateway(struct mig *m, struct hero_error *err);
+int hero_stage_bootstrap(struct mig *m, struct hero_error *err);
+int hero_stage_snapshot(struct mig *m, struct hero_error *err);
+int hero_stage_transfer(struct mig *m, struct hero_error *err);
+int hero_stage_restore(struct mig *m, struct hero_error *err);
+int hero_stage_reconcile(struct mig *m, struct hero_error *err);
+int hero_stage_verify(struct mig *m, struct hero_error *err);
+int hero_stage_cutover(struct mig *m, struct hero_error *err);
+int hero_stage_cleanup(struct mig *m, struct hero_error *err);
 
 /* abort: delete the job's VM and (if it created it) gateway. */
-int mig_delete_created(struct mig *m, struct hero_error *err);
+int hero_mig_delete_created(struct mig *m, struct hero_error *err);
 /* cutover's half on ComputeService: point the gateway at the new VM. */
-int mig_repoint_gateway(struct mig *m, struct hero_error *err);
+int hero_mig_repoint_gateway(struct mig *m, struct hero_error *err);
 /* The backend URL of the new VM: http://[ip]:port. Malloc'd. */
-char *mig_vm_backend(const struct mig *m);
+char *hero_mig_vm_backend(const struct mig *m);
 
 #endif

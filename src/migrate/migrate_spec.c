@@ -36,7 +36,7 @@ int hero_mig_stage_index(const char *name)
 	return -1;
 }
 
-int mig_stage_skipped(const json_t *spec, size_t i)
+int hero_mig_stage_skipped(const json_t *spec, size_t i)
 {
 	const char *kind = json_string_value(json_object_get(spec, "target_kind"));
 	switch (i) {
@@ -308,8 +308,8 @@ json_t *hero_mig_plan(const json_t *spec)
 	json_t *plan = json_array();
 	char *tgt = describe_target(spec);
 	for (size_t i = 0; i < HERO_MIG_NSTAGES; i++) {
-		char *d = mig_stage_skipped(spec, i) ? strdup(skip_reason(spec, i)) : does(spec, i, tgt ? tgt : "the target");
-		json_array_append_new(plan, json_pack("{sssbss}", "stage", names[i], "skip", mig_stage_skipped(spec, i),
+		char *d = hero_mig_stage_skipped(spec, i) ? strdup(skip_reason(spec, i)) : does(spec, i, tgt ? tgt : "the target");
+		json_array_append_new(plan, json_pack("{sssbss}", "stage", names[i], "skip", hero_mig_stage_skipped(spec, i),
 						      "does", d ? d : ""));
 		free(d);
 	}

@@ -13,22 +13,22 @@
 
 /* ---- accessors ------------------------------------------------------------ */
 
-const char *mig_str(const struct mig *m, const char *key)
+const char *hero_mig_str(const struct mig *m, const char *key)
 {
 	return json_string_value(json_object_get(m->spec, key));
 }
 
-long long mig_int(const struct mig *m, const char *key)
+long long hero_mig_int(const struct mig *m, const char *key)
 {
 	return (long long)json_integer_value(json_object_get(m->spec, key));
 }
 
-int mig_bool(const struct mig *m, const char *key)
+int hero_mig_bool(const struct mig *m, const char *key)
 {
 	return json_is_true(json_object_get(m->spec, key));
 }
 
-json_t *mig_stage_row(const struct mig *m, const char *stage)
+json_t *hero_mig_stage_row(const struct mig *m, const char *stage)
 {
 	json_t *s;
 	size_t i;
@@ -38,35 +38,35 @@ json_t *mig_stage_row(const struct mig *m, const char *stage)
 	return NULL;
 }
 
-json_t *mig_output(const struct mig *m, const char *stage, const char *key)
+json_t *hero_mig_output(const struct mig *m, const char *stage, const char *key)
 {
 	if (m->stage && !strcmp(stage, m->stage))
 		return json_object_get(m->out, key);
-	return json_object_get(json_object_get(mig_stage_row(m, stage), "outputs"), key);
+	return json_object_get(json_object_get(hero_mig_stage_row(m, stage), "outputs"), key);
 }
 
-const char *mig_output_str(const struct mig *m, const char *stage, const char *key)
+const char *hero_mig_output_str(const struct mig *m, const char *stage, const char *key)
 {
-	return json_string_value(mig_output(m, stage, key));
+	return json_string_value(hero_mig_output(m, stage, key));
 }
 
-const char *mig_stage_state(const struct mig *m, const char *stage)
+const char *hero_mig_stage_state(const struct mig *m, const char *stage)
 {
-	const char *s = json_string_value(json_object_get(mig_stage_row(m, stage), "state"));
+	const char *s = json_string_value(json_object_get(hero_mig_stage_row(m, stage), "state"));
 	return s ? s : "";
 }
 
-const char *mig_kind(const struct mig *m)
+const char *hero_mig_kind(const struct mig *m)
 {
-	return mig_str(m, "target_kind");
+	return hero_mig_str(m, "target_kind");
 }
 
-int mig_record(struct mig *m, struct hero_error *err)
+int hero_mig_record(struct mig *m, struct hero_error *err)
 {
 	return hero_journal_stage_output(m->j, m->id, m->stage, m->out, err);
 }
 
-void mig_log(struct mig *m, const char *fmt, ...)
+void hero_mig_log(struct mig *m, const char *fmt, ...)
 {
 	char line[1536], when[32];
 	struct tm tm;
@@ -84,13 +84,13 @@ void mig_log(struct mig *m, const char *fmt, ...)
 
 /* ---- compute and target ---------------------------------------------------- */
 
-int mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
+int hero_mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
 {
 	if (!m->compute) {
-		int ret = hero_compute_open(mig_str(m, "compute"), &m->compute, err);
+		int ret = hero_compute_new(hero_mig_str(m, "compute"), &m->compute, err);
 		if (ret < 0)
 			return ret;
-		int poll = (int)mig_int(m, "poll_ms");
+		int poll = (int)hero_mig_int(m, "poll_ms");
 		hero_compute_set_poll(m->compute, poll, poll * 15 < 15000 ? poll * 15 : 15000);
 	}
 	*c = m->compute;
@@ -99,29 +99,29 @@ int mig_compute(struct mig *m, struct hero_compute **c, struct hero_error *err)
 
 static const char *target_host(const struct mig *m)
 {
-	const char *h = mig_str(m, "target_host");
-	return h ? h : mig_output_str(m, "wait", "mycelium_ip");
+	const char *h = hero_mig_str(m, "target_host");
+	return h ? h : hero_mig_output_str(m, "wait", "mycelium_ip");
 }
 
-int mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
+int hero_mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
 {
 	int ret = 0;
 	if (m->target) {
 		*t = m->target;
 		return 0;
 	}
-	if (!strcmp(mig_kind(m), "dir")) {
+	if (!strcmp(hero_mig_kind(m), "dir")) {
 		char *root = NULL;
-		if (asprintf(&root, "HERO_ROOT=%s", mig_str(m, "target_dir")) < 0)
+		if (asprintf(&root, "HERO_ROOT=%s", hero_mig_str(m, "target_dir")) < 0)
 			return hero_error(err, HERO_EFAIL, "out of memory");
 		const char *env[] = { root, NULL };
 		ret = hero_target_local(env, &m->target, err);
 		free(root);
 	} else {
 		char *kh = hero_join(m->jobdir, "known_hosts"), *ctl = hero_join(m->jobdir, "ssh.sock");
-		struct hero_ssh_opts o = { .host = target_host(m), .user = mig_str(m, "ssh_user"),
-					   .port = (int)mig_int(m, "ssh_port"), .identity = m->env ? m->env->identity : NULL,
-					   .known_hosts = kh, .connect_timeout = (int)mig_int(m, "ssh_connect_timeout"),
+		struct hero_ssh_opts o = { .host = target_host(m), .user = hero_mig_str(m, "ssh_user"),
+					   .port = (int)hero_mig_int(m, "ssh_port"), .identity = m->env ? m->env->identity : NULL,
+					   .known_hosts = kh, .connect_timeout = (int)hero_mig_int(m, "ssh_connect_timeout"),
 					   .control_path = ctl };
 		if (!o.host)
 			ret = hero_error(err, HERO_EFAIL, "the target's address is not known yet (stage wait has not run)");
@@ -135,9 +135,9 @@ int mig_target(struct mig *m, struct hero_target **t, struct hero_error *err)
 	return ret;
 }
 
-char *mig_prelude(const struct mig *m)
+char *hero_mig_prelude(const struct mig *m)
 {
-	const char *root = !strcmp(mig_kind(m), "dir") ? mig_str(m, "target_dir") : mig_str(m, "target_root");
+	const char *root = !strcmp(hero_mig_kind(m), "dir") ? hero_mig_str(m, "target_dir") : hero_mig_str(m, "target_root");
 	char *q = root ? hero_sh_quote(root) : NULL, *p = NULL;
 	if (root && !q)
 		return NULL;
@@ -147,7 +147,7 @@ char *mig_prelude(const struct mig *m)
 	return p;
 }
 
-char *mig_local_tool(const struct mig *m, const char *name)
+char *hero_mig_local_tool(const struct mig *m, const char *name)
 {
 	const char *dir = m->env ? m->env->tools_dir : NULL;
 	char *p = dir ? hero_join(dir, name) : NULL;
@@ -157,20 +157,20 @@ char *mig_local_tool(const struct mig *m, const char *name)
 	return strdup(name);
 }
 
-char *mig_remote_tool(const struct mig *m, const char *name)
+char *hero_mig_remote_tool(const struct mig *m, const char *name)
 {
-	if (!strcmp(mig_kind(m), "dir")) {
-		char *p = mig_local_tool(m, name), *q = p ? hero_sh_quote(p) : NULL;
+	if (!strcmp(hero_mig_kind(m), "dir")) {
+		char *p = hero_mig_local_tool(m, name), *q = p ? hero_sh_quote(p) : NULL;
 		free(p);
 		return q;
 	}
-	const char *bin = mig_str(m, "remote_bin");
+	const char *bin = hero_mig_str(m, "remote_bin");
 	char *p = bin ? hero_join(bin, name) : strdup(name), *q = p ? hero_sh_quote(p) : NULL;
 	free(p);
 	return q;
 }
 
-char *mig_set_args(const struct mig *m)
+char *hero_mig_set_args(const struct mig *m)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -188,12 +188,12 @@ char *mig_set_args(const struct mig *m)
 	return buf;
 }
 
-int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char **out, int *status,
+int hero_mig_command(struct mig *m, const char *label, const char *cmd, int in_fd, char **out, int *status,
 	    struct hero_error *err)
 {
 	struct hero_target *t;
 	struct hero_exec x = HERO_EXEC_INIT;
-	int ret = mig_target(m, &t, err);
+	int ret = hero_mig_target(m, &t, err);
 	if (ret < 0)
 		return ret;
 	x.label = label;
@@ -201,7 +201,7 @@ int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char *
 	x.log_fd = m->log_fd;
 	x.capture = out != NULL;
 	x.deadline = m->deadline;
-	mig_log(m, "%s on %s", label, hero_target_name(t));
+	hero_mig_log(m, "%s on %s", label, hero_target_name(t));
 	ret = hero_target_run(t, cmd, &x, err);
 	if (status)
 		*status = x.status;
@@ -212,7 +212,7 @@ int mig_run(struct mig *m, const char *label, const char *cmd, int in_fd, char *
 	return ret;
 }
 
-int mig_status_code(struct mig *m, int status)
+int hero_mig_status_code(struct mig *m, int status)
 {
 	if (status >= 2 && status <= 7 && status != HERO_EBUSY) {
 		m->permanent = 1;

@@ -22,9 +22,9 @@ static int run_with_file(struct mig *m, const char *label, const char *cmd, cons
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", file);
-	int status = -1, ret = mig_run(m, label, cmd, fd, out, &status, err);
+	int status = -1, ret = hero_mig_command(m, label, cmd, fd, out, &status, err);
 	close(fd);
-	return ret < 0 ? -mig_status_code(m, status) : 0;
+	return ret < 0 ? -hero_mig_status_code(m, status) : 0;
 }
 
 /* ---- bootstrap ---------------------------------------------------------- */
@@ -34,7 +34,7 @@ static void key_id(const struct mig *m, char *out, size_t n)
 {
 	char line[256] = "";
 	const char *tag = "public key ";
-	FILE *f = fopen(mig_str(m, "pubkey"), "r");
+	FILE *f = fopen(hero_mig_str(m, "pubkey"), "r");
 	if (f && fgets(line, sizeof line, f) && strstr(line, tag)) {
 		const char *p = strstr(line, tag) + strlen(tag);
 		size_t k = strspn(p, "0123456789abcdef");
@@ -53,7 +53,7 @@ static int trust_source_key(struct mig *m, struct hero_error *err)
 	if (asprintf(&cmd, "d=\"${HERO_TRUSTED_KEYS:-/etc/hero/trusted-keys.d}\"; f=\"$d/hero-migrate-%s.pub\";"
 			   " mkdir -p \"$d\" && cat >\"$f.tmp\" && mv -f \"$f.tmp\" \"$f\"", id) < 0)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	int ret = run_with_file(m, "trust the source key", cmd, mig_str(m, "pubkey"), NULL, err);
+	int ret = run_with_file(m, "trust the source key", cmd, hero_mig_str(m, "pubkey"), NULL, err);
 	free(cmd);
 	if (ret == 0)
 		json_object_set_new(m->out, "trusted_key", json_string(id));
@@ -71,14 +71,14 @@ static const char merge_sh[] =
 
 static int merge_secrets(struct mig *m, struct hero_error *err)
 {
-	char *pre = mig_prelude(m), *cmd = NULL, *out = NULL;
+	char *pre = hero_mig_prelude(m), *cmd = NULL, *out = NULL;
 	int ret;
 	if (!pre || asprintf(&cmd, "%s%s", pre, merge_sh) < 0) {
 		free(pre);
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	}
 	free(pre);
-	ret = run_with_file(m, "merge secrets", cmd, mig_str(m, "secrets_file"), &out, err);
+	ret = run_with_file(m, "merge secrets", cmd, hero_mig_str(m, "secrets_file"), &out, err);
 	if (ret == 0)
 		json_object_set_new(m->out, "secrets_added", json_integer(strtol(out ? out : "0", NULL, 10)));
 	free(out);
@@ -103,8 +103,8 @@ static void file_sha256(const char *path, char hex[65])
 
 static int run_script(struct mig *m, struct hero_error *err)
 {
-	const char *script = mig_str(m, "bootstrap"), *fqdn = mig_output_str(m, "gateway", "fqdn");
-	char *pre = mig_prelude(m), *ctx = hero_sh_quote(mig_str(m, "as")), *gw = hero_sh_quote(fqdn ? fqdn : "");
+	const char *script = hero_mig_str(m, "bootstrap"), *fqdn = hero_mig_output_str(m, "gateway", "fqdn");
+	char *pre = hero_mig_prelude(m), *ctx = hero_sh_quote(hero_mig_str(m, "as")), *gw = hero_sh_quote(fqdn ? fqdn : "");
 	char *cmd = NULL, hex[65];
 	int ret = -HERO_EFAIL;
 	if (!pre || !ctx || !gw ||
@@ -127,14 +127,14 @@ out:
 	return ret;
 }
 
-int stage_bootstrap(struct mig *m, struct hero_error *err)
+int hero_stage_bootstrap(struct mig *m, struct hero_error *err)
 {
 	int ret = 0;
-	if (strcmp(mig_kind(m), "dir"))
+	if (strcmp(hero_mig_kind(m), "dir"))
 		ret = trust_source_key(m, err);
-	if (ret == 0 && mig_str(m, "secrets_file"))
+	if (ret == 0 && hero_mig_str(m, "secrets_file"))
 		ret = merge_secrets(m, err);
-	if (ret == 0 && mig_str(m, "bootstrap"))
+	if (ret == 0 && hero_mig_str(m, "bootstrap"))
 		ret = run_script(m, err);
 	return ret;
 }
@@ -184,14 +184,14 @@ static char *read_passphrase(const char *file, struct hero_error *err)
 
 static int preflight(struct mig *m, const struct hero_inventory *inv, struct hero_seckey *sk, struct hero_error *err)
 {
-	const char *ctx = mig_str(m, "context");
+	const char *ctx = hero_mig_str(m, "context");
 	char *cv[] = { (char *)ctx };
 	struct hero_strlist contexts = { cv, 1 };
 	struct hero_snap_result res;
 	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return hero_error_errno(err, HERO_EFAIL, errno, "cannot open /dev/null");
-	struct hero_snap_opts o = { .root = mig_str(m, "source_root"), .inv = inv, .sk = sk, .out_fd = fd,
+	struct hero_snap_opts o = { .root = hero_mig_str(m, "source_root"), .inv = inv, .sk = sk, .out_fd = fd,
 				    .contexts = &contexts };
 	memset(&res, 0, sizeof res);
 	int ret = hero_snapshot(&o, &res, err);
@@ -203,30 +203,30 @@ static int preflight(struct mig *m, const struct hero_inventory *inv, struct her
 	json_object_set_new(m->out, "files", json_integer((json_int_t)res.st.files));
 	json_object_set_new(m->out, "data_bytes", json_integer((json_int_t)res.st.data_bytes));
 	json_object_set_new(m->out, "archive_bytes", json_integer((json_int_t)res.st.archive_bytes));
-	mig_log(m, "pre-flight archive %s: %llu entries, %llu bytes of state", res.archive_id,
+	hero_mig_log(m, "pre-flight archive %s: %llu entries, %llu bytes of state", res.archive_id,
 		(unsigned long long)res.st.entries, (unsigned long long)res.st.data_bytes);
 	return 0;
 }
 
-int stage_snapshot(struct mig *m, struct hero_error *err)
+int hero_stage_snapshot(struct mig *m, struct hero_error *err)
 {
 	struct hero_inventory inv = HERO_INVENTORY_INIT;
 	struct hero_seckey *sk = NULL;
 	char *pass = NULL;
-	const char *root = mig_str(m, "source_root"), *ctx = mig_str(m, "context");
+	const char *root = hero_mig_str(m, "source_root"), *ctx = hero_mig_str(m, "context");
 	int ret;
-	if ((ret = hero_crypto_init(err)) < 0 || (ret = hero_inventory_load(&inv, mig_str(m, "manifests"), err)) < 0)
+	if ((ret = hero_crypto_init(err)) < 0 || (ret = hero_inventory_load(&inv, hero_mig_str(m, "manifests"), err)) < 0)
 		goto out;
 	if (!context_present(&inv, root, ctx)) {
 		m->permanent = 1;
 		ret = hero_error(err, HERO_EUSAGE, "context '%s' has no state under '%s'", ctx, root);
 		goto out;
 	}
-	if (mig_str(m, "passphrase_file") && !(pass = read_passphrase(mig_str(m, "passphrase_file"), err))) {
+	if (hero_mig_str(m, "passphrase_file") && !(pass = read_passphrase(hero_mig_str(m, "passphrase_file"), err))) {
 		ret = -err->code;
 		goto out;
 	}
-	if ((ret = hero_seckey_load(&sk, mig_str(m, "seckey"), pass, err)) < 0) {
+	if ((ret = hero_seckey_load(&sk, hero_mig_str(m, "seckey"), pass, err)) < 0) {
 		m->permanent = 1;
 		goto out;
 	}
@@ -243,10 +243,10 @@ out:
 
 static char *restore_cmd(const struct mig *m)
 {
-	char *pre = mig_prelude(m), *tool = mig_remote_tool(m, "hero-restore"), *ctx = hero_sh_quote(mig_str(m, "context"));
-	char *as = hero_sh_quote(mig_str(m, "as")), *extra = NULL, *cmd = NULL;
-	int local = !strcmp(mig_kind(m), "dir");
-	char *pub = local ? hero_sh_quote(mig_str(m, "pubkey")) : NULL, *man = local ? hero_sh_quote(mig_str(m, "manifests")) : NULL;
+	char *pre = hero_mig_prelude(m), *tool = hero_mig_remote_tool(m, "hero-restore"), *ctx = hero_sh_quote(hero_mig_str(m, "context"));
+	char *as = hero_sh_quote(hero_mig_str(m, "as")), *extra = NULL, *cmd = NULL;
+	int local = !strcmp(hero_mig_kind(m), "dir");
+	char *pub = local ? hero_sh_quote(hero_mig_str(m, "pubkey")) : NULL, *man = local ? hero_sh_quote(hero_mig_str(m, "manifests")) : NULL;
 	if (pre && tool && ctx && as && (!local || (pub && man)) &&
 	    asprintf(&extra, local ? " -p %s --manifests %s" : "%s%s", local ? pub : "", local ? man : "") >= 0 &&
 	    asprintf(&cmd, "%s%s --root \"$R\" --context %s --as %s --json%s -", pre, tool, ctx, as, extra) < 0)
@@ -262,15 +262,20 @@ static char *restore_cmd(const struct mig *m)
 }
 
 /* Test fault: HERO_MIGRATE_FAULT=transfer-drop:BYTES[:N] kills the ssh client after
- * BYTES in the first N attempts (every attempt without N). */
+ * BYTES in the first N attempts (every attempt without N). Test builds only. */
 static unsigned long long drop_fault(const struct mig *m)
 {
+#ifndef HERO_TESTING
+	(void)m;
+	return 0;
+#else
 	const char *f = getenv("HERO_MIGRATE_FAULT");
 	char *end;
 	if (!f || strncmp(f, "transfer-drop:", 14))
 		return 0;
 	unsigned long long bytes = strtoull(f + 14, &end, 10);
 	return *end == ':' && m->attempt > atoi(end + 1) ? 0 : bytes;
+#endif
 }
 
 static int transfer_result(struct mig *m, const char *out, unsigned long long bytes, struct hero_error *err)
@@ -287,16 +292,16 @@ static int transfer_result(struct mig *m, const char *out, unsigned long long by
 		if (json_object_get(r, keys[i]))
 			json_object_set(m->out, keys[i], json_object_get(r, keys[i]));
 	json_decref(r);
-	mig_log(m, "archive %s restored on the target (%llu bytes over the pipe)", mig_output_str(m, "transfer", "archive_id"), bytes);
+	hero_mig_log(m, "archive %s restored on the target (%llu bytes over the pipe)", hero_mig_output_str(m, "transfer", "archive_id"), bytes);
 	return 0;
 }
 
-int stage_transfer(struct mig *m, struct hero_error *err)
+int hero_stage_transfer(struct mig *m, struct hero_error *err)
 {
 	struct hero_target *t;
 	struct hero_exec x = HERO_EXEC_INIT;
 	struct hero_pipe_stats ps;
-	char *snap = mig_local_tool(m, "hero-snap"), *cmd = restore_cmd(m);
+	char *snap = hero_mig_local_tool(m, "hero-snap"), *cmd = restore_cmd(m);
 	const char *argv[16];
 	int n = 0, ret;
 	if (!snap || !cmd) {
@@ -306,30 +311,30 @@ int stage_transfer(struct mig *m, struct hero_error *err)
 	argv[n++] = snap;
 	argv[n++] = "-q";
 	argv[n++] = "-s";
-	argv[n++] = mig_str(m, "seckey");
-	if (mig_str(m, "passphrase_file")) {
+	argv[n++] = hero_mig_str(m, "seckey");
+	if (hero_mig_str(m, "passphrase_file")) {
 		argv[n++] = "--passphrase-file";
-		argv[n++] = mig_str(m, "passphrase_file");
+		argv[n++] = hero_mig_str(m, "passphrase_file");
 	}
 	argv[n++] = "--root";
-	argv[n++] = mig_str(m, "source_root");
+	argv[n++] = hero_mig_str(m, "source_root");
 	argv[n++] = "--manifests";
-	argv[n++] = mig_str(m, "manifests");
+	argv[n++] = hero_mig_str(m, "manifests");
 	argv[n++] = "--context";
-	argv[n++] = mig_str(m, "context");
+	argv[n++] = hero_mig_str(m, "context");
 	argv[n++] = "-o";
 	argv[n++] = "-";
 	argv[n] = NULL;
-	if ((ret = mig_target(m, &t, err)) < 0)
+	if ((ret = hero_mig_target(m, &t, err)) < 0)
 		goto out;
 	x.label = "hero-restore";
 	x.log_fd = m->log_fd;
 	x.capture = 1;
 	x.deadline = m->deadline;
-	mig_log(m, "streaming context '%s' to %s", mig_str(m, "context"), hero_target_name(t));
+	hero_mig_log(m, "streaming context '%s' to %s", hero_mig_str(m, "context"), hero_target_name(t));
 	ret = hero_target_pipe(t, argv, "hero-snap", cmd, &x, drop_fault(m), &ps, err);
 	if (ret < 0 && !x.timed_out && x.status >= 2 && x.status <= 7)
-		ret = -mig_status_code(m, x.status);
+		ret = -hero_mig_status_code(m, x.status);
 	if (ret == 0)
 		ret = transfer_result(m, x.out, ps.bytes, err);
 	free(x.out);
@@ -341,10 +346,10 @@ out:
 
 /* ---- restore: the target recorded what was sent -------------------------- */
 
-int stage_restore(struct mig *m, struct hero_error *err)
+int hero_stage_restore(struct mig *m, struct hero_error *err)
 {
-	const char *id = mig_output_str(m, "transfer", "archive_id");
-	char *pre = mig_prelude(m), *cmd = NULL, *out = NULL, want[128];
+	const char *id = hero_mig_output_str(m, "transfer", "archive_id");
+	char *pre = hero_mig_prelude(m), *cmd = NULL, *out = NULL, want[128];
 	int ret;
 	if (!id)
 		return hero_error(err, HERO_EFAIL, "transfer recorded no archive id");
@@ -353,7 +358,7 @@ int stage_restore(struct mig *m, struct hero_error *err)
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	}
 	free(pre);
-	ret = mig_run(m, "read the restore log", cmd, -1, &out, NULL, err);
+	ret = hero_mig_command(m, "read the restore log", cmd, -1, &out, NULL, err);
 	free(cmd);
 	snprintf(want, sizeof want, "restore of archive %s", id);
 	if (ret == 0 && (!out || !strstr(out, want))) {

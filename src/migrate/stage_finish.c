@@ -27,8 +27,8 @@ static const char **target_vars(const struct mig *m, char **root, char **ctx)
 	size_t i, n = json_array_size(vars);
 	const char **out = calloc(n + 3, sizeof *out);
 	*root = *ctx = NULL;
-	if (!out || asprintf(root, "HERO_ROOT=%s", mig_str(m, "target_dir")) < 0 ||
-	    asprintf(ctx, "HERO_CONTEXT=%s", mig_str(m, "as")) < 0) {
+	if (!out || asprintf(root, "HERO_ROOT=%s", hero_mig_str(m, "target_dir")) < 0 ||
+	    asprintf(ctx, "HERO_CONTEXT=%s", hero_mig_str(m, "as")) < 0) {
 		free(out);
 		return NULL;
 	}
@@ -41,8 +41,8 @@ static const char **target_vars(const struct mig *m, char **root, char **ctx)
 /* The remote --set options for HERO_ROOT and HERO_CONTEXT, after the spec's. */
 static char *remote_sets(const struct mig *m)
 {
-	char *sets = mig_set_args(m), *ctx = NULL, *q = NULL, *out = NULL;
-	if (sets && asprintf(&ctx, "HERO_CONTEXT=%s", mig_str(m, "as")) >= 0 && (q = hero_sh_quote(ctx)) &&
+	char *sets = hero_mig_set_args(m), *ctx = NULL, *q = NULL, *out = NULL;
+	if (sets && asprintf(&ctx, "HERO_CONTEXT=%s", hero_mig_str(m, "as")) >= 0 && (q = hero_sh_quote(ctx)) &&
 	    asprintf(&out, "%s --set HERO_ROOT=\"$R\" --set %s", sets, q) < 0)
 		out = NULL;
 	free(sets);
@@ -55,15 +55,15 @@ static char *remote_sets(const struct mig *m)
 
 static int reconcile_here(struct mig *m, struct hero_error *err)
 {
-	const char *addr = mig_str(m, "target_supervisor"), *env = getenv("HERO_SUPERVISOR");
+	const char *addr = hero_mig_str(m, "target_supervisor"), *env = getenv("HERO_SUPERVISOR");
 	char *root = NULL, *ctx = NULL;
 	const char **vars = target_vars(m, &root, &ctx);
 	struct hero_sv *sv = NULL;
 	struct hero_rc_plan *plan = NULL;
 	int ret = vars ? 0 : hero_error(err, HERO_EFAIL, "out of memory");
-	struct hero_rc_opts o = { .desired_dir = mig_str(m, "desired"), .vars = vars };
+	struct hero_rc_opts o = { .desired_dir = hero_mig_str(m, "desired"), .vars = vars };
 	if (ret == 0)
-		ret = hero_sv_open(addr ? addr : env && *env ? env : "unix:/var/run/zinit.sock", 0, &sv, err);
+		ret = hero_sv_new(addr ? addr : env && *env ? env : "unix:/var/run/zinit.sock", 0, &sv, err);
 	if (ret == 0)
 		ret = hero_rc_plan_new(sv, &o, &plan, err);
 	if (ret == 0 && hero_rc_drift(plan))
@@ -74,7 +74,7 @@ static int reconcile_here(struct mig *m, struct hero_error *err)
 			done += plan->actions[i].done;
 		json_object_set_new(m->out, "drift", json_integer((json_int_t)hero_rc_drift(plan)));
 		json_object_set_new(m->out, "applied", json_integer((json_int_t)done));
-		mig_log(m, "reconcile: %zu differences, %zu applied", hero_rc_drift(plan), done);
+		hero_mig_log(m, "reconcile: %zu differences, %zu applied", hero_rc_drift(plan), done);
 	}
 	hero_rc_plan_free(plan);
 	hero_sv_free(sv);
@@ -89,11 +89,11 @@ static int reconcile_remote(struct mig *m, struct hero_error *err)
 	struct hero_target *t;
 	struct hero_exec x = HERO_EXEC_INIT;
 	struct hero_pipe_stats ps;
-	const char *sv = mig_str(m, "target_supervisor");
-	char *pre = mig_prelude(m), *tool = mig_remote_tool(m, "hero-migrate"), *sets = remote_sets(m);
+	const char *sv = hero_mig_str(m, "target_supervisor");
+	char *pre = hero_mig_prelude(m), *tool = hero_mig_remote_tool(m, "hero-migrate"), *sets = remote_sets(m);
 	char *svq = sv ? hero_sh_quote(sv) : NULL, *cmd = NULL;
-	const char *argv[] = { "tar", "-C", mig_str(m, "desired"), "-cf", "-", ".", NULL };
-	int ret = mig_target(m, &t, err);
+	const char *argv[] = { "tar", "-C", hero_mig_str(m, "desired"), "-cf", "-", ".", NULL };
+	int ret = hero_mig_target(m, &t, err);
 	if (ret == 0 && (!pre || !tool || !sets || (sv && !svq) ||
 			 asprintf(&cmd, "%srm -rf \"$W/desired\" && mkdir -p \"$W/desired\" && tar -xf - -C \"$W/desired\""
 					" && %s reconcile --desired \"$W/desired\"%s%s%s --json", pre, tool, sets,
@@ -108,7 +108,7 @@ static int reconcile_remote(struct mig *m, struct hero_error *err)
 		x.deadline = m->deadline;
 		ret = hero_target_pipe(t, argv, "tar", cmd, &x, 0, &ps, err);
 		if (ret < 0 && x.status >= 2 && x.status <= 7)
-			ret = -mig_status_code(m, x.status);
+			ret = -hero_mig_status_code(m, x.status);
 	}
 	json_t *r = x.out ? json_loads(x.out, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
 	if (json_is_object(r)) {
@@ -125,9 +125,9 @@ static int reconcile_remote(struct mig *m, struct hero_error *err)
 	return ret;
 }
 
-int stage_reconcile(struct mig *m, struct hero_error *err)
+int hero_stage_reconcile(struct mig *m, struct hero_error *err)
 {
-	return !strcmp(mig_kind(m), "dir") ? reconcile_here(m, err) : reconcile_remote(m, err);
+	return !strcmp(hero_mig_kind(m), "dir") ? reconcile_here(m, err) : reconcile_remote(m, err);
 }
 
 /* ---- verify ----------------------------------------------------------------- */
@@ -162,13 +162,13 @@ static int verify_here(struct mig *m, struct hero_error *err)
 	struct hero_panel *panel = NULL;
 	size_t passed = 0;
 	json_t *failures = json_array();
-	int ret = vars ? hero_panel_load(mig_str(m, "probes"), vars, &panel, err) : hero_error(err, HERO_EFAIL, "out of memory");
+	int ret = vars ? hero_panel_new(hero_mig_str(m, "probes"), vars, &panel, err) : hero_error(err, HERO_EFAIL, "out of memory");
 	if (ret < 0)
 		m->permanent = err->code == HERO_EUSAGE;
 	for (size_t i = 0; ret == 0 && i < hero_panel_size(panel); i++) {
 		struct hero_probe_result r;
 		hero_probe_run(panel, i, &r);
-		mig_log(m, "%-4s %s %ld ms %s", r.ok ? "ok" : "FAIL", r.name, r.ms, r.detail);
+		hero_mig_log(m, "%-4s %s %ld ms %s", r.ok ? "ok" : "FAIL", r.name, r.ms, r.detail);
 		if (r.ok)
 			passed++;
 		else
@@ -188,23 +188,23 @@ static int verify_here(struct mig *m, struct hero_error *err)
 
 static int verify_remote(struct mig *m, struct hero_error *err)
 {
-	char *pre = mig_prelude(m), *tool = mig_remote_tool(m, "hero-migrate"), *sets = remote_sets(m), *cmd = NULL;
+	char *pre = hero_mig_prelude(m), *tool = hero_mig_remote_tool(m, "hero-migrate"), *sets = remote_sets(m), *cmd = NULL;
 	char *out = NULL;
-	int status = -1, ret = 0, fd = open(mig_str(m, "probes"), O_RDONLY | O_CLOEXEC);
+	int status = -1, ret = 0, fd = open(hero_mig_str(m, "probes"), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", mig_str(m, "probes"));
+		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", hero_mig_str(m, "probes"));
 	else if (!pre || !tool || !sets ||
 		 asprintf(&cmd, "%smkdir -p \"$W\" && cat >\"$W/panel.yaml\" && %s verify --probes \"$W/panel.yaml\"%s --json",
 			  pre, tool, sets) < 0)
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 	if (ret == 0)
-		ret = mig_run(m, "verify", cmd, fd, &out, &status, err);
+		ret = hero_mig_command(m, "verify", cmd, fd, &out, &status, err);
 	json_t *r = out ? json_loads(out, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
 	if (json_is_object(r) && (ret == 0 || status == 1)) {
 		json_t *failures = json_array(), *p;
 		size_t i, passed = 0;
 		json_array_foreach(json_object_get(r, "probes"), i, p) {
-			mig_log(m, "%-4s %s %s", json_is_true(json_object_get(p, "ok")) ? "ok" : "FAIL",
+			hero_mig_log(m, "%-4s %s %s", json_is_true(json_object_get(p, "ok")) ? "ok" : "FAIL",
 				json_string_value(json_object_get(p, "name")), json_string_value(json_object_get(p, "detail")));
 			if (json_is_true(json_object_get(p, "ok")))
 				passed++;
@@ -214,7 +214,7 @@ static int verify_remote(struct mig *m, struct hero_error *err)
 		}
 		ret = verdict(m, passed, failures, err);
 	} else if (ret < 0 && status >= 2 && status <= 7) {
-		ret = -mig_status_code(m, status);
+		ret = -hero_mig_status_code(m, status);
 	}
 	json_decref(r);
 	if (fd >= 0)
@@ -227,9 +227,9 @@ static int verify_remote(struct mig *m, struct hero_error *err)
 	return ret;
 }
 
-int stage_verify(struct mig *m, struct hero_error *err)
+int hero_stage_verify(struct mig *m, struct hero_error *err)
 {
-	return !strcmp(mig_kind(m), "dir") ? verify_here(m, err) : verify_remote(m, err);
+	return !strcmp(hero_mig_kind(m), "dir") ? verify_here(m, err) : verify_remote(m, err);
 }
 
 /* ---- cutover ---------------------------------------------------------------- */
@@ -237,33 +237,27 @@ int stage_verify(struct mig *m, struct hero_error *err)
 /* Write ROOT/.hero/moved/CTX atomically. */
 static int write_mark(struct mig *m, const char *path, struct hero_error *err)
 {
-	char when[32], *tmp = NULL, *text = NULL;
+	char when[32], *text = NULL;
 	time_t t = time(NULL);
 	struct tm tm;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *mark = json_pack("{ss ss ss ss ss? ss? ss}", "job", m->id, "context", mig_str(m, "context"), "as",
-				 mig_str(m, "as"), "target", mig_kind(m), "archive_id",
-				 mig_output_str(m, "transfer", "archive_id"), "gateway", mig_str(m, "gateway"), "moved_at", when);
-	int ret = 0, fd = -1;
-	if (!mark || !(text = json_dumps(mark, JSON_INDENT(2))) || asprintf(&tmp, "%s.tmp", path) < 0) {
-		tmp = NULL;
+	json_t *mark = json_pack("{ss ss ss ss ss? ss? ss}", "job", m->id, "context", hero_mig_str(m, "context"), "as",
+				 hero_mig_str(m, "as"), "target", hero_mig_kind(m), "archive_id",
+				 hero_mig_output_str(m, "transfer", "archive_id"), "gateway", hero_mig_str(m, "gateway"), "moved_at", when);
+	struct hero_atomic a = HERO_ATOMIC_INIT;
+	int ret = 0;
+	if (!mark || !(text = json_dumps(mark, JSON_INDENT(2)))) {
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", tmp);
+	if ((ret = hero_atomic_open(&a, path, 0644, 0, err)) < 0 ||
+	    (ret = hero_write_all(a.fd, text, strlen(text), a.tmp, err)) < 0 ||
+	    (ret = hero_write_all(a.fd, "\n", 1, a.tmp, err)) < 0)
 		goto out;
-	}
-	if ((ret = hero_write_all(fd, text, strlen(text), tmp, err)) < 0 || (ret = hero_write_all(fd, "\n", 1, tmp, err)) < 0 ||
-	    (ret = hero_fsync(fd, tmp, err)) < 0)
-		goto out;
-	if (rename(tmp, path) < 0)
-		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot rename '%s'", tmp);
+	ret = hero_atomic_commit(&a, err);
 out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
+	hero_atomic_release(&a);
 	free(text);
 	json_decref(mark);
 	return ret;
@@ -272,26 +266,26 @@ out:
 static char *mark_path(const struct mig *m)
 {
 	char *p = NULL;
-	if (asprintf(&p, "%s/.hero/moved/%s", mig_str(m, "source_root"), mig_str(m, "context")) < 0)
+	if (asprintf(&p, "%s/.hero/moved/%s", hero_mig_str(m, "source_root"), hero_mig_str(m, "context")) < 0)
 		return NULL;
 	return p;
 }
 
-int stage_cutover(struct mig *m, struct hero_error *err)
+int hero_stage_cutover(struct mig *m, struct hero_error *err)
 {
 	char *path = NULL;
 	int ret;
-	if (strcmp(mig_stage_state(m, "verify"), HERO_STAGE_DONE) || json_integer_value(mig_output(m, "verify", "failed")) ||
-	    !mig_output(m, "verify", "passed")) {
+	if (strcmp(hero_mig_stage_state(m, "verify"), HERO_STAGE_DONE) || json_integer_value(hero_mig_output(m, "verify", "failed")) ||
+	    !hero_mig_output(m, "verify", "passed")) {
 		m->permanent = 1;
 		return hero_error(err, HERO_EFAIL, "refused: verify has not passed on the target");
 	}
-	if (!strcmp(mig_kind(m), "vm") && mig_str(m, "gateway") && (ret = mig_repoint_gateway(m, err)) < 0)
+	if (!strcmp(hero_mig_kind(m), "vm") && hero_mig_str(m, "gateway") && (ret = hero_mig_repoint_gateway(m, err)) < 0)
 		return ret;
 	if (!(path = mark_path(m)))
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	int rootfd = open(mig_str(m, "source_root"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = rootfd < 0 ? hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", mig_str(m, "source_root"))
+	int rootfd = open(hero_mig_str(m, "source_root"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = rootfd < 0 ? hero_error_errno(err, HERO_EFAIL, errno, "cannot open '%s'", hero_mig_str(m, "source_root"))
 			 : hero_mkdirs_at(rootfd, ".hero/moved", err);
 	if (rootfd >= 0)
 		close(rootfd);
@@ -299,7 +293,7 @@ int stage_cutover(struct mig *m, struct hero_error *err)
 		ret = write_mark(m, path, err);
 	if (ret == 0) {
 		json_object_set_new(m->out, "moved_mark", json_string(path));
-		mig_log(m, "context '%s' marked as moved at the source (%s)", mig_str(m, "context"), path);
+		hero_mig_log(m, "context '%s' marked as moved at the source (%s)", hero_mig_str(m, "context"), path);
 	}
 	free(path);
 	return ret;
@@ -365,10 +359,10 @@ static void context_dir(const char *tmpl, char *rel)
 static int delete_context(struct mig *m, struct hero_error *err)
 {
 	struct hero_inventory inv = HERO_INVENTORY_INIT;
-	const char *root = mig_str(m, "source_root"), *ctx = mig_str(m, "context");
+	const char *root = hero_mig_str(m, "source_root"), *ctx = hero_mig_str(m, "context");
 	long long paths = 0, rows = 0;
 	int lock = -1, rootfd = -1, ret;
-	if ((ret = hero_inventory_load(&inv, mig_str(m, "manifests"), err)) < 0 ||
+	if ((ret = hero_inventory_load(&inv, hero_mig_str(m, "manifests"), err)) < 0 ||
 	    (ret = hero_lock_instance(root, &lock, err)) < 0)
 		goto out;
 	if ((rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
@@ -400,7 +394,7 @@ static int delete_context(struct mig *m, struct hero_error *err)
 	json_object_set_new(m->out, "deleted_paths", json_integer(paths));
 	json_object_set_new(m->out, "deleted_rows", json_integer(rows));
 	if (ret == 0)
-		mig_log(m, "context '%s' deleted at the source: %lld paths, %lld rows", ctx, paths, rows);
+		hero_mig_log(m, "context '%s' deleted at the source: %lld paths, %lld rows", ctx, paths, rows);
 out:
 	if (rootfd >= 0)
 		close(rootfd);
@@ -410,25 +404,25 @@ out:
 	return ret;
 }
 
-int stage_cleanup(struct mig *m, struct hero_error *err)
+int hero_stage_cleanup(struct mig *m, struct hero_error *err)
 {
-	char *pre = mig_prelude(m), *cmd = NULL, *mark = mark_path(m);
+	char *pre = hero_mig_prelude(m), *cmd = NULL, *mark = mark_path(m);
 	int ret = 0;
 	if (!pre || !mark || asprintf(&cmd, "%srm -rf \"$W\"", pre) < 0) {
 		cmd = NULL;
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 	}
 	if (ret == 0)
-		ret = mig_run(m, "remove the work directory", cmd, -1, NULL, NULL, err);
-	if (ret == 0 && mig_bool(m, "delete_source")) {
+		ret = hero_mig_command(m, "remove the work directory", cmd, -1, NULL, NULL, err);
+	if (ret == 0 && hero_mig_bool(m, "delete_source")) {
 		if (access(mark, F_OK) != 0) {
 			m->permanent = 1;
-			ret = hero_error(err, HERO_EFAIL, "refused: '%s' is not marked as moved", mig_str(m, "context"));
+			ret = hero_error(err, HERO_EFAIL, "refused: '%s' is not marked as moved", hero_mig_str(m, "context"));
 		} else {
 			ret = delete_context(m, err);
 		}
 	}
-	json_object_set_new(m->out, "source_deleted", json_boolean(ret == 0 && mig_bool(m, "delete_source")));
+	json_object_set_new(m->out, "source_deleted", json_boolean(ret == 0 && hero_mig_bool(m, "delete_source")));
 	free(pre);
 	free(cmd);
 	free(mark);

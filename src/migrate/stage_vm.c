@@ -30,7 +30,7 @@ static int vm_secret(struct mig *m, char **out, struct hero_error *err)
 		sodium_free(hex);
 		return ret;
 	}
-	mig_log(m, "minted the VM secret (kept in the journal, never shown)");
+	hero_mig_log(m, "minted the VM secret (kept in the journal, never shown)");
 	*out = hex;
 	return 0;
 }
@@ -40,17 +40,17 @@ static void set_str(struct mig *m, const char *key, const char *v)
 	json_object_set_new(m->out, key, json_string(v));
 }
 
-int stage_provision(struct mig *m, struct hero_error *err)
+int hero_stage_provision(struct mig *m, struct hero_error *err)
 {
 	struct hero_compute *c;
 	struct hero_vm vm;
 	char *secret = NULL;
-	const char *name = mig_str(m, "vm_name");
+	const char *name = hero_mig_str(m, "vm_name");
 	int found = 0, ret;
-	if ((ret = mig_compute(m, &c, err)) < 0 || (ret = vm_secret(m, &secret, err)) < 0)
+	if ((ret = hero_mig_compute(m, &c, err)) < 0 || (ret = vm_secret(m, &secret, err)) < 0)
 		return ret;
 	set_str(m, "name", name);
-	if ((ret = mig_record(m, err)) < 0 || (ret = hero_compute_find_vm(c, name, &vm, &found, m->deadline, err)) < 0)
+	if ((ret = hero_mig_record(m, err)) < 0 || (ret = hero_compute_find_vm(c, name, &vm, &found, m->deadline, err)) < 0)
 		goto out;
 	if (found && !strcmp(vm.state, "deleting")) {
 		m->permanent = 1;
@@ -58,7 +58,7 @@ int stage_provision(struct mig *m, struct hero_error *err)
 		goto out;
 	}
 	if (found) {
-		mig_log(m, "VM '%s' already exists as %s (%s): adopted, not deployed again", name, vm.id, vm.state);
+		hero_mig_log(m, "VM '%s' already exists as %s (%s): adopted, not deployed again", name, vm.id, vm.state);
 		json_object_set_new(m->out, "adopted", json_true());
 	} else {
 		json_t *keys = json_object_get(m->spec, "ssh_keys");
@@ -66,12 +66,12 @@ int stage_provision(struct mig *m, struct hero_error *err)
 		size_t n = json_array_size(keys) < 64 ? json_array_size(keys) : 64;
 		for (size_t i = 0; i < n; i++)
 			k[i] = json_string_value(json_array_get(keys, i));
-		struct hero_vm_spec s = { .name = name, .slice_count = (int)mig_int(m, "slices"), .secret = secret,
-					  .image = mig_str(m, "image"), .ssh_keys = k, .n_keys = n,
-					  .node_sid = *mig_str(m, "node") ? mig_str(m, "node") : NULL };
+		struct hero_vm_spec s = { .name = name, .slice_count = (int)hero_mig_int(m, "slices"), .secret = secret,
+					  .image = hero_mig_str(m, "image"), .ssh_keys = k, .n_keys = n,
+					  .node_sid = *hero_mig_str(m, "node") ? hero_mig_str(m, "node") : NULL };
 		if ((ret = hero_compute_deploy_vm(c, &s, &vm, m->deadline, err)) < 0)
 			goto out;
-		mig_log(m, "deploy_vm '%s': %s is %s", name, vm.id, vm.state);
+		hero_mig_log(m, "deploy_vm '%s': %s is %s", name, vm.id, vm.state);
 	}
 	set_str(m, "vm_id", vm.id);
 	ret = 0;
@@ -83,11 +83,11 @@ out:
 /* Poll `ssh true` until it answers or the deadline passes. */
 static int ssh_ready(struct mig *m, struct hero_error *err)
 {
-	long long interval = mig_int(m, "poll_ms");
+	long long interval = hero_mig_int(m, "poll_ms");
 	for (int n = 1;; n++) {
 		int status = -1;
 		struct hero_error e = HERO_ERROR_INIT;
-		if (mig_run(m, "ssh probe", "true", -1, NULL, &status, &e) == 0) {
+		if (hero_mig_command(m, "ssh probe", "true", -1, NULL, &status, &e) == 0) {
 			json_object_set_new(m->out, "ssh_probes", json_integer(n));
 			return 0;
 		}
@@ -110,25 +110,25 @@ static void log_vm(struct mig *m, struct hero_compute *c, const char *id)
 	size_t i;
 	if (hero_journal_secret_get(m->j, m->id, SECRET_NAME, &secret, &e) < 0 || !secret ||
 	    hero_compute_vm_logs(c, id, secret, &r, m->deadline + 10000, &e) < 0) {
-		mig_log(m, "no VM log: %s", e.msg[0] ? e.msg : "no secret");
+		hero_mig_log(m, "no VM log: %s", e.msg[0] ? e.msg : "no secret");
 	} else {
 		json_array_foreach(json_is_array(r) ? r : json_object_get(r, "lines"), i, line)
-			mig_log(m, "vm_logs| %s", json_string_value(line) ? json_string_value(line) : "");
+			hero_mig_log(m, "vm_logs| %s", json_string_value(line) ? json_string_value(line) : "");
 	}
 	json_decref(r);
 	hero_journal_secret_free(secret);
 }
 
-int stage_wait(struct mig *m, struct hero_error *err)
+int hero_stage_wait(struct mig *m, struct hero_error *err)
 {
 	struct hero_compute *c;
 	struct hero_vm vm;
 	int ret;
-	if (!strcmp(mig_kind(m), "vm")) {
-		const char *id = mig_output_str(m, "provision", "vm_id");
+	if (!strcmp(hero_mig_kind(m), "vm")) {
+		const char *id = hero_mig_output_str(m, "provision", "vm_id");
 		if (!id)
 			return hero_error(err, HERO_EFAIL, "provision recorded no VM id");
-		if ((ret = mig_compute(m, &c, err)) < 0)
+		if ((ret = hero_mig_compute(m, &c, err)) < 0)
 			return ret;
 		if ((ret = hero_compute_wait_vm(c, id, &vm, m->deadline, err)) < 0) {
 			if ((m->permanent = !strcmp(vm.state, "error")))
@@ -137,35 +137,35 @@ int stage_wait(struct mig *m, struct hero_error *err)
 		}
 		set_str(m, "vm_state", vm.state);
 		set_str(m, "mycelium_ip", vm.mycelium_ip);
-		mig_log(m, "VM %s is running at %s", id, vm.mycelium_ip);
+		hero_mig_log(m, "VM %s is running at %s", id, vm.mycelium_ip);
 	}
 	return ssh_ready(m, err);
 }
 
-char *mig_vm_backend(const struct mig *m)
+char *hero_mig_vm_backend(const struct mig *m)
 {
-	const char *ip = mig_output_str(m, "wait", "mycelium_ip");
+	const char *ip = hero_mig_output_str(m, "wait", "mycelium_ip");
 	char *b = NULL;
 	if (!ip)
 		return NULL;
-	if (asprintf(&b, strchr(ip, ':') ? "http://[%s]:%lld" : "http://%s:%lld", ip, mig_int(m, "router_port")) < 0)
+	if (asprintf(&b, strchr(ip, ':') ? "http://[%s]:%lld" : "http://%s:%lld", ip, hero_mig_int(m, "router_port")) < 0)
 		return NULL;
 	return b;
 }
 
-int stage_gateway(struct mig *m, struct hero_error *err)
+int hero_stage_gateway(struct mig *m, struct hero_error *err)
 {
 	struct hero_compute *c;
 	struct hero_gw gw;
-	const char *name = mig_str(m, "gateway"), *backend = mig_str(m, "source_backend");
+	const char *name = hero_mig_str(m, "gateway"), *backend = hero_mig_str(m, "source_backend");
 	int found = 0, ret;
-	if ((ret = mig_compute(m, &c, err)) < 0 || (ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0)
+	if ((ret = hero_mig_compute(m, &c, err)) < 0 || (ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0)
 		return ret;
 	if (found) {
 		/* ours when the journal recorded the intent to create it; else it predates the job */
 		if (!json_is_true(json_object_get(m->out, "created")))
 			json_object_set_new(m->out, "created", json_false());
-		mig_log(m, "gateway '%s' exists as %s (%s): adopted%s", name, gw.id, gw.backend,
+		hero_mig_log(m, "gateway '%s' exists as %s (%s): adopted%s", name, gw.id, gw.backend,
 			json_is_true(json_object_get(m->out, "created")) ? "" : ", not ours: abort leaves it");
 		set_str(m, "backend_before", gw.backend);
 	} else {
@@ -175,9 +175,9 @@ int stage_gateway(struct mig *m, struct hero_error *err)
 							    " it serves until cutover", name);
 		}
 		json_object_set_new(m->out, "created", json_true());
-		if ((ret = mig_record(m, err)) < 0 || (ret = hero_compute_deploy_gw(c, name, backend, &gw, m->deadline, err)) < 0)
+		if ((ret = hero_mig_record(m, err)) < 0 || (ret = hero_compute_deploy_gw(c, name, backend, &gw, m->deadline, err)) < 0)
 			return ret;
-		mig_log(m, "deploy_webgateway '%s' to %s: %s", name, backend, gw.id);
+		hero_mig_log(m, "deploy_webgateway '%s' to %s: %s", name, backend, gw.id);
 		set_str(m, "backend_before", backend);
 	}
 	set_str(m, "id", gw.id);
@@ -187,30 +187,30 @@ int stage_gateway(struct mig *m, struct hero_error *err)
 	return 0;
 }
 
-int mig_repoint_gateway(struct mig *m, struct hero_error *err)
+int hero_mig_repoint_gateway(struct mig *m, struct hero_error *err)
 {
 	struct hero_compute *c;
 	struct hero_gw gw;
-	const char *name = mig_str(m, "gateway");
-	char *backend = mig_vm_backend(m);
+	const char *name = hero_mig_str(m, "gateway");
+	char *backend = hero_mig_vm_backend(m);
 	int found = 0, ret;
 	if (!backend)
 		return hero_error(err, HERO_EFAIL, "the new VM's address is unknown");
-	if ((ret = mig_compute(m, &c, err)) < 0 || (ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0)
+	if ((ret = hero_mig_compute(m, &c, err)) < 0 || (ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0)
 		goto out;
 	if (found && strcmp(gw.backend, backend)) {
 		/* no update method on ComputeService: delete, wait until gone, deploy again */
 		json_object_set_new(m->out, "repointing", json_true());
-		if ((ret = mig_record(m, err)) < 0 || (ret = hero_compute_delete_gw(c, gw.id, m->deadline, err)) < 0 ||
+		if ((ret = hero_mig_record(m, err)) < 0 || (ret = hero_compute_delete_gw(c, gw.id, m->deadline, err)) < 0 ||
 		    (ret = hero_compute_wait_gw_gone(c, gw.id, m->deadline, err)) < 0)
 			goto out;
-		mig_log(m, "gateway '%s' (%s to %s) deleted", name, gw.id, gw.backend);
+		hero_mig_log(m, "gateway '%s' (%s to %s) deleted", name, gw.id, gw.backend);
 		found = 0;
 	}
 	if (!found) {
 		if ((ret = hero_compute_deploy_gw(c, name, backend, &gw, m->deadline, err)) < 0)
 			goto out;
-		mig_log(m, "deploy_webgateway '%s' to %s: %s", name, backend, gw.id);
+		hero_mig_log(m, "deploy_webgateway '%s' to %s: %s", name, backend, gw.id);
 	}
 	if ((ret = hero_compute_wait_gw(c, gw.id, &gw, m->deadline, err)) < 0)
 		goto out;
@@ -228,10 +228,10 @@ out:
 static int undo_gateway(struct mig *m, struct hero_compute *c, struct hero_error *err)
 {
 	struct hero_gw gw;
-	const char *name = mig_str(m, "gateway"), *before = mig_output_str(m, "gateway", "backend_before");
+	const char *name = hero_mig_str(m, "gateway"), *before = hero_mig_output_str(m, "gateway", "backend_before");
 	int found = 0, ret;
-	int created = json_is_true(mig_output(m, "gateway", "created"));
-	int repointed = mig_output(m, "cutover", "gateway_id") || json_is_true(mig_output(m, "cutover", "repointing"));
+	int created = json_is_true(hero_mig_output(m, "gateway", "created"));
+	int repointed = hero_mig_output(m, "cutover", "gateway_id") || json_is_true(hero_mig_output(m, "cutover", "repointing"));
 	if (!name || (!created && !repointed))
 		return 0;
 	if ((ret = hero_compute_find_gw(c, name, &gw, &found, m->deadline, err)) < 0)
@@ -240,7 +240,7 @@ static int undo_gateway(struct mig *m, struct hero_compute *c, struct hero_error
 		if ((ret = hero_compute_delete_gw(c, gw.id, m->deadline, err)) < 0 ||
 		    (ret = hero_compute_wait_gw_gone(c, gw.id, m->deadline, err)) < 0)
 			return ret;
-		mig_log(m, "gateway '%s' (%s) deleted", name, gw.id);
+		hero_mig_log(m, "gateway '%s' (%s) deleted", name, gw.id);
 		found = 0;
 	}
 	if (created || found || !before)
@@ -248,18 +248,18 @@ static int undo_gateway(struct mig *m, struct hero_compute *c, struct hero_error
 	if ((ret = hero_compute_deploy_gw(c, name, before, &gw, m->deadline, err)) < 0 ||
 	    (ret = hero_compute_wait_gw(c, gw.id, &gw, m->deadline, err)) < 0)
 		return ret;
-	mig_log(m, "gateway '%s' points at %s again, as before the job (%s)", name, before, gw.id);
+	hero_mig_log(m, "gateway '%s' points at %s again, as before the job (%s)", name, before, gw.id);
 	return 0;
 }
 
-int mig_delete_created(struct mig *m, struct hero_error *err)
+int hero_mig_delete_created(struct mig *m, struct hero_error *err)
 {
 	struct hero_compute *c;
 	struct hero_vm vm;
 	char *secret = NULL;
-	const char *name = mig_output_str(m, "provision", "name");
+	const char *name = hero_mig_output_str(m, "provision", "name");
 	int found = 0, ret;
-	if ((ret = mig_compute(m, &c, err)) < 0 || (ret = undo_gateway(m, c, err)) < 0)
+	if ((ret = hero_mig_compute(m, &c, err)) < 0 || (ret = undo_gateway(m, c, err)) < 0)
 		return ret;
 	if (!name)
 		return 0; /* provision never recorded its intent: no VM */
@@ -274,6 +274,6 @@ int mig_delete_created(struct mig *m, struct hero_error *err)
 	if (ret == 0)
 		ret = hero_compute_wait_vm_gone(c, vm.id, m->deadline, err);
 	if (ret == 0)
-		mig_log(m, "VM '%s' (%s) deleted", name, vm.id);
+		hero_mig_log(m, "VM '%s' (%s) deleted", name, vm.id);
 	return ret;
 }

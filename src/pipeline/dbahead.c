@@ -2,27 +2,27 @@
 #include "pipeline/dbahead.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "base/internal.h"
+#include "pipeline/workq.h"
 
 struct item {
 	char path[4096];
 	int made;                /* a file may exist at PATH */
-	int ready;               /* copied, or failed with ERR */
 	struct hero_error err;
 };
 
+/* A work queue (workq.h) of DEPTH slots: the copy thread makes item SEQ
+ * (stage 0), the writer takes it and is done with it (stage 1). */
 struct hero_dbahead {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int started, stop;
-	size_t n, done;          /* items 0 .. DONE-1 are finished with */
+	struct hero_workq *wq;
+	size_t n;
+	size_t taken;            /* items 0 .. TAKEN-1 were handed to the writer */
+	size_t done;             /* items 0 .. DONE-1 are finished with */
 	unsigned depth;
 	struct item *v;
 	char *tmpdir;
@@ -46,29 +46,19 @@ static int temp_name(struct hero_dbahead *a, struct item *it)
 	return 0;
 }
 
-static void *ahead_main(void *arg)
+/* The copy thread's stage: item SEQ; the last item, or a failed one, ends it
+ * (the writer stops at that item). */
+static int copy_stage(void *ctx, unsigned slot, uint64_t seq, int skip, struct hero_error *err)
 {
-	struct hero_dbahead *a = arg;
-	for (size_t i = 0; i < a->n; i++) {
-		pthread_mutex_lock(&a->mu);
-		while (i >= a->done + a->depth && !a->stop)
-			pthread_cond_wait(&a->cv, &a->mu);
-		int stop = a->stop;
-		pthread_mutex_unlock(&a->mu);
-		if (stop)
-			break;
-		struct item *it = &a->v[i];
-		int ret = temp_name(a, it);
-		if (ret == 0)
-			ret = a->fn(a->ctx, i, it->path, &it->err);
-		pthread_mutex_lock(&a->mu);
-		it->ready = 1;
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		if (ret < 0)
-			break; /* the writer stops at this item */
-	}
-	return NULL;
+	struct hero_dbahead *a = ctx;
+	struct item *it = &a->v[seq];
+	(void)slot;
+	(void)skip;
+	(void)err;
+	int ret = temp_name(a, it);
+	if (ret == 0)
+		ret = a->fn(a->ctx, (size_t)seq, it->path, &it->err);
+	return ret < 0 || seq + 1 == a->n ? HERO_WORKQ_LAST : 0;
 }
 
 int hero_dbahead_new(struct hero_dbahead **out, const char *tmpdir, size_t n, unsigned depth,
@@ -78,8 +68,6 @@ int hero_dbahead_new(struct hero_dbahead **out, const char *tmpdir, size_t n, un
 	int ret;
 	if (!a)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	pthread_mutex_init(&a->mu, NULL);
-	pthread_cond_init(&a->cv, NULL);
 	a->n = n;
 	a->depth = depth ? depth : 1;
 	a->fn = fn;
@@ -90,11 +78,9 @@ int hero_dbahead_new(struct hero_dbahead **out, const char *tmpdir, size_t n, un
 		ret = hero_error(err, HERO_EFAIL, "out of memory");
 		goto out;
 	}
-	if (n && (ret = pthread_create(&a->th, NULL, ahead_main, a)) != 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the database copy thread");
+	static const hero_workq_fn stages[] = { copy_stage, NULL };
+	if (n && (ret = hero_workq_new(&a->wq, a->depth, 2, stages, a, "database copy", err)) < 0)
 		goto out;
-	}
-	a->started = n > 0;
 	*out = a;
 	a = NULL;
 	ret = 0;
@@ -105,13 +91,10 @@ out:
 
 int hero_dbahead_take(struct hero_dbahead *a, size_t i, const char **path, struct hero_error *err)
 {
-	if (i >= a->n)
+	if (i >= a->n || i != a->taken || hero_workq_next(a->wq, 1) < 0)
 		return hero_error(err, HERO_EFAIL, "no database copy %zu", i);
+	a->taken = i + 1;
 	struct item *it = &a->v[i];
-	pthread_mutex_lock(&a->mu);
-	while (!it->ready)
-		pthread_cond_wait(&a->cv, &a->mu);
-	pthread_mutex_unlock(&a->mu);
 	if (it->err.code) {
 		*err = it->err;
 		return -err->code;
@@ -127,29 +110,20 @@ void hero_dbahead_done(struct hero_dbahead *a, size_t i)
 	if (a->v[i].made)
 		unlink(a->v[i].path);
 	a->v[i].made = 0;
-	pthread_mutex_lock(&a->mu);
-	if (i + 1 > a->done)
-		a->done = i + 1;
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
+	if (i + 1 == a->taken && a->done < a->taken) {
+		a->done = a->taken;
+		hero_workq_pass(a->wq, 1);
+	}
 }
 
 void hero_dbahead_free(struct hero_dbahead *a)
 {
 	if (!a)
 		return;
-	if (a->started) {
-		pthread_mutex_lock(&a->mu);
-		a->stop = 1;
-		pthread_cond_broadcast(&a->cv);
-		pthread_mutex_unlock(&a->mu);
-		pthread_join(a->th, NULL);
-	}
+	hero_workq_free(a->wq);
 	for (size_t i = 0; a->v && i < a->n; i++)
 		if (a->v[i].made)
 			unlink(a->v[i].path);
-	pthread_mutex_destroy(&a->mu);
-	pthread_cond_destroy(&a->cv);
 	free(a->v);
 	free(a->tmpdir);
 	free(a);

@@ -1,15 +1,13 @@
 /* filewq.c - write restored files on a thread of their own.
  *
- * A ring of SLOTS chunks: slots head .. head+count-1 are queued for the
- * thread (it works on the one at head); the restore fills the slot at
- * head+count. A chunk holds data of one file and, on its last chunk, what
+ * A work queue (workq.h) of SLOTS chunks: the restore fills a chunk
+ * (stage 0), the thread writes it (stage 1). A chunk holds data of one file and, on its last chunk, what
  * to do to finish the file; a small file is one chunk.
  */
 #include "pipeline/filewq.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +16,7 @@
 #include <sodium.h>
 
 #include "base/internal.h"
+#include "pipeline/workq.h"
 
 #define SLOTS 8
 #define SLOT_SIZE (256 * 1024)
@@ -34,15 +33,8 @@ struct chunk {
 };
 
 struct hero_fwq {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int started, stop;
+	struct hero_workq *wq; /* stage 0 the restore, stage 1 the writing thread */
 	struct chunk c[SLOTS];
-	unsigned head, count;
-	int busy;
-	int failed;          /* ERR holds the thread's first error */
-	struct hero_error err;
 	int fd;              /* the file being handed over, or -1 */
 	char *path;
 };
@@ -66,38 +58,19 @@ static int write_chunk(struct chunk *k, int skip, struct hero_error *err)
 	return ret;
 }
 
-static void *fwq_main(void *arg)
+/* The writing thread's stage: after an error, or when stopping, chunks are not
+ * written but their files are closed; the first error is the queue's. */
+static int write_stage(void *ctx, unsigned i, uint64_t seq, int skip, struct hero_error *err)
 {
-	struct hero_fwq *q = arg;
-	for (;;) {
-		pthread_mutex_lock(&q->mu);
-		while (q->count == 0 && !q->stop)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->count == 0) {
-			pthread_mutex_unlock(&q->mu);
-			return NULL;
-		}
-		struct chunk *k = &q->c[q->head];
-		int skip = q->failed || q->stop;
-		q->busy = 1;
-		pthread_mutex_unlock(&q->mu);
-		struct hero_error e = HERO_ERROR_INIT;
-		int ret = write_chunk(k, skip, &e);
-		pthread_mutex_lock(&q->mu);
-		if (ret < 0 && !q->failed) {
-			q->err = e;
-			q->failed = 1;
-		}
-		free(k->path);
-		k->path = NULL;
-		k->len = 0;
-		k->last = 0;
-		q->head = (q->head + 1) % SLOTS;
-		q->count--;
-		q->busy = 0;
-		pthread_cond_broadcast(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-	}
+	struct hero_fwq *q = ctx;
+	struct chunk *k = &q->c[i];
+	(void)seq;
+	int ret = write_chunk(k, skip, err);
+	free(k->path);
+	k->path = NULL;
+	k->len = 0;
+	k->last = 0;
+	return ret < 0 ? ret : 0;
 }
 
 int hero_fwq_new(struct hero_fwq **out, struct hero_error *err)
@@ -106,19 +79,15 @@ int hero_fwq_new(struct hero_fwq **out, struct hero_error *err)
 	int ret;
 	if (!q)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
 	q->fd = -1;
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (!(q->c[i].data = malloc(SLOT_SIZE))) {
 			ret = hero_error(err, HERO_EFAIL, "out of memory");
 			goto out;
 		}
-	if ((ret = pthread_create(&q->th, NULL, fwq_main, q)) != 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the file writing thread");
+	static const hero_workq_fn stages[] = { NULL, write_stage };
+	if ((ret = hero_workq_new(&q->wq, SLOTS, 2, stages, q, "file writing", err)) < 0)
 		goto out;
-	}
-	q->started = 1;
 	*out = q;
 	q = NULL;
 	ret = 0;
@@ -129,21 +98,13 @@ out:
 
 static struct chunk *current(struct hero_fwq *q)
 {
-	pthread_mutex_lock(&q->mu);
-	struct chunk *k = &q->c[(q->head + q->count) % SLOTS];
-	pthread_mutex_unlock(&q->mu);
-	return k;
+	return &q->c[hero_workq_next(q->wq, 0)];
 }
 
 /* The thread's error, if it failed. */
 static int failure(struct hero_fwq *q, struct hero_error *err)
 {
-	pthread_mutex_lock(&q->mu);
-	int failed = q->failed;
-	if (failed)
-		*err = q->err;
-	pthread_mutex_unlock(&q->mu);
-	return failed ? -err->code : 0;
+	return hero_workq_error(q->wq, err);
 }
 
 /* Queue the current chunk of the current file; wait for a free one. */
@@ -159,12 +120,8 @@ static int push(struct hero_fwq *q, int last, struct hero_error *err)
 		}
 		return hero_error(err, HERO_EFAIL, "out of memory");
 	}
-	pthread_mutex_lock(&q->mu);
-	q->count++;
-	pthread_cond_broadcast(&q->cv);
-	while (q->count == SLOTS)
-		pthread_cond_wait(&q->cv, &q->mu);
-	pthread_mutex_unlock(&q->mu);
+	hero_workq_pass(q->wq, 0);
+	hero_workq_next(q->wq, 0);
 	if (last)
 		q->fd = -1; /* the thread closes it */
 	return failure(q, err);
@@ -209,10 +166,7 @@ int hero_fwq_close(struct hero_fwq *q, mode_t mode, int64_t mtime, int writeback
 
 int hero_fwq_drain(struct hero_fwq *q, struct hero_error *err)
 {
-	pthread_mutex_lock(&q->mu);
-	while (q->count > 0 || q->busy)
-		pthread_cond_wait(&q->cv, &q->mu);
-	pthread_mutex_unlock(&q->mu);
+	hero_workq_drain(q->wq);
 	return failure(q, err);
 }
 
@@ -220,13 +174,7 @@ void hero_fwq_free(struct hero_fwq *q)
 {
 	if (!q)
 		return;
-	if (q->started) {
-		pthread_mutex_lock(&q->mu);
-		q->stop = 1; /* queued chunks are not written, their files are closed */
-		pthread_cond_broadcast(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-		pthread_join(q->th, NULL);
-	}
+	hero_workq_free(q->wq); /* queued chunks are not written, their files are closed */
 	if (q->fd >= 0)
 		close(q->fd);
 	for (unsigned i = 0; i < SLOTS; i++) {
@@ -236,7 +184,5 @@ void hero_fwq_free(struct hero_fwq *q)
 		free(q->c[i].path);
 	}
 	free(q->path);
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
 	free(q);
 }

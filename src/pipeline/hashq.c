@@ -1,13 +1,12 @@
 /* hashq.c - hash archive entries on a thread of their own, in order.
  *
- * A ring of SLOTS: slots head .. head+count-1 are queued for the thread (it
- * works on the one at head); the reader fills the slot at head+count. A slot
+ * A work queue (workq.h) of SLOTS: the reader fills a slot (stage 0), the
+ * thread hashes it (stage 1). A slot
  * holds entry data back to back and the positions where entries end, so a
  * slot carries many small entries and a large entry spans many slots.
  */
 #include "pipeline/hashq.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +14,7 @@
 
 #include "base/blake2b.h"
 #include "base/internal.h"
+#include "pipeline/workq.h"
 
 #define SLOTS 8
 #define SLOT_SIZE (256 * 1024)
@@ -33,13 +33,8 @@ struct slot {
 };
 
 struct hero_hashq {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int started, stop;
+	struct hero_workq *wq;   /* stage 0 the reader, stage 1 the hashing thread */
 	struct slot s[SLOTS];
-	unsigned head, count;
-	int busy;                /* the thread is working on the slot at head */
 	struct hero_blake2b h;   /* the entry being hashed (thread only) */
 	uint8_t (*dig)[32];      /* digests by ID (thread only until drained) */
 	uint8_t *have;
@@ -84,30 +79,18 @@ static void hash_slot(struct hero_hashq *q, const struct slot *sl)
 	hero_blake2b_update(&q->h, sl->data + at, sl->len - at);
 }
 
-static void *hashq_main(void *arg)
+/* The hashing thread's stage; a slot left when stopping is dropped. */
+static int hash_stage(void *ctx, unsigned i, uint64_t seq, int skip, struct hero_error *err)
 {
-	struct hero_hashq *q = arg;
-	for (;;) {
-		pthread_mutex_lock(&q->mu);
-		while (q->count == 0 && !q->stop)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->stop) { /* queued slots are dropped */
-			pthread_mutex_unlock(&q->mu);
-			return NULL;
-		}
-		struct slot *sl = &q->s[q->head];
-		q->busy = 1;
-		pthread_mutex_unlock(&q->mu);
+	struct hero_hashq *q = ctx;
+	struct slot *sl = &q->s[i];
+	(void)seq;
+	(void)err;
+	if (!skip)
 		hash_slot(q, sl);
-		pthread_mutex_lock(&q->mu);
-		sl->len = 0;
-		sl->n_ends = 0;
-		q->head = (q->head + 1) % SLOTS;
-		q->count--;
-		q->busy = 0;
-		pthread_cond_broadcast(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-	}
+	sl->len = 0;
+	sl->n_ends = 0;
+	return 0;
 }
 
 int hero_hashq_new(struct hero_hashq **out, struct hero_error *err)
@@ -116,19 +99,15 @@ int hero_hashq_new(struct hero_hashq **out, struct hero_error *err)
 	int ret;
 	if (!q)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->cv, NULL);
 	hero_blake2b_init(&q->h, 32);
 	for (unsigned i = 0; i < SLOTS; i++)
 		if (!(q->s[i].data = malloc(SLOT_SIZE))) {
 			ret = hero_error(err, HERO_EFAIL, "out of memory");
 			goto out;
 		}
-	if ((ret = pthread_create(&q->th, NULL, hashq_main, q)) != 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the hashing thread");
+	static const hero_workq_fn stages[] = { NULL, hash_stage };
+	if ((ret = hero_workq_new(&q->wq, SLOTS, 2, stages, q, "hashing", err)) < 0)
 		goto out;
-	}
-	q->started = 1;
 	*out = q;
 	q = NULL;
 	ret = 0;
@@ -140,21 +119,14 @@ out:
 /* Hand the slot being filled to the thread; wait for the next one to be free. */
 static void push(struct hero_hashq *q)
 {
-	pthread_mutex_lock(&q->mu);
-	q->count++;
-	pthread_cond_broadcast(&q->cv);
-	while (q->count == SLOTS)
-		pthread_cond_wait(&q->cv, &q->mu);
-	pthread_mutex_unlock(&q->mu);
+	hero_workq_pass(q->wq, 0);
+	hero_workq_next(q->wq, 0);
 }
 
 /* The slot being filled: owned by the reader until pushed. */
 static struct slot *current(struct hero_hashq *q)
 {
-	pthread_mutex_lock(&q->mu);
-	struct slot *sl = &q->s[(q->head + q->count) % SLOTS];
-	pthread_mutex_unlock(&q->mu);
-	return sl;
+	return &q->s[hero_workq_next(q->wq, 0)];
 }
 
 int hero_hashq_data(struct hero_hashq *q, const void *buf, size_t n, struct hero_error *err)
@@ -190,10 +162,7 @@ void hero_hashq_drain(struct hero_hashq *q)
 	struct slot *sl = current(q);
 	if (sl->len || sl->n_ends)
 		push(q);
-	pthread_mutex_lock(&q->mu);
-	while (q->count > 0 || q->busy)
-		pthread_cond_wait(&q->cv, &q->mu);
-	pthread_mutex_unlock(&q->mu);
+	hero_workq_drain(q->wq);
 }
 
 int hero_hashq_digest(const struct hero_hashq *q, size_t id, uint8_t out[32])
@@ -208,13 +177,7 @@ void hero_hashq_free(struct hero_hashq *q)
 {
 	if (!q)
 		return;
-	if (q->started) {
-		pthread_mutex_lock(&q->mu);
-		q->stop = 1;
-		pthread_cond_broadcast(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-		pthread_join(q->th, NULL);
-	}
+	hero_workq_free(q->wq);
 	for (unsigned i = 0; i < SLOTS; i++) {
 		if (q->s[i].data) /* it held entry data, secret values included */
 			sodium_memzero(q->s[i].data, SLOT_SIZE);
@@ -222,7 +185,5 @@ void hero_hashq_free(struct hero_hashq *q)
 	}
 	free(q->dig);
 	free(q->have);
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
 	free(q);
 }

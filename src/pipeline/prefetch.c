@@ -1,39 +1,33 @@
 /* prefetch.c - read and hash an archive stream ahead of its reader.
  *
- * A ring of SLOTS buffers: slots head .. head+count-1 hold data for the
- * reader (which works through the one at head); the thread fills the slot
- * at head+count whenever count < SLOTS. A slot is hashed before it is
+ * A work queue (workq.h) of SLOTS buffers: the thread fills a slot (stage 0),
+ * the reader works through it (stage 1). A slot is hashed before it is
  * handed over, so once the reader sees the end the prehash is complete.
  */
 #include "pipeline/prefetch.h"
 
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/blake2b.h"
+#include "pipeline/workq.h"
 
 #define SLOTS 4
 #define SLOT_SIZE (1024 * 1024)
 #define KEEP_MAX 128
 
 struct hero_prefetch {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	int started;
+	struct hero_workq *wq; /* stage 0 the input thread, stage 1 the reader */
 	int fd;
 	int regular;        /* FD is a regular file: read never blocks for long */
 	uint8_t *buf[SLOTS];
 	size_t len[SLOTS];
-	unsigned head, count;
-	size_t rpos;        /* reader's position in the slot at head */
+	size_t rpos;        /* reader's position in its slot */
 	int eof, error;     /* set by the thread: the end, or the errno of a failed read */
-	int stop;           /* set by free */
 	size_t keep;        /* bytes at the end of the stream left out of the prehash */
 	uint8_t tail[KEEP_MAX];
 	size_t tlen;
@@ -67,10 +61,7 @@ static int wait_readable(struct hero_prefetch *p)
 	for (;;) {
 		struct pollfd pf = { p->fd, POLLIN, 0 };
 		int r = poll(&pf, 1, 100);
-		pthread_mutex_lock(&p->mu);
-		int stop = p->stop;
-		pthread_mutex_unlock(&p->mu);
-		if (stop)
+		if (hero_workq_stopping(p->wq))
 			return 0;
 		if (r != 0)
 			return 1; /* readable, hung up, or an error read() will report */
@@ -102,33 +93,20 @@ static size_t fill(struct hero_prefetch *p, uint8_t *b, int *eof, int *error)
 	return n;
 }
 
-static void *prefetch_main(void *arg)
+/* The input thread's stage: fill slot I and hash it; the stream ends at the end
+ * of FD, at a read error, or when stopping. */
+static int read_stage(void *ctx, unsigned i, uint64_t seq, int skip, struct hero_error *err)
 {
-	struct hero_prefetch *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		while (p->count == SLOTS && !p->stop)
-			pthread_cond_wait(&p->cv, &p->mu);
-		unsigned i = (p->head + p->count) % SLOTS;
-		int stop = p->stop;
-		pthread_mutex_unlock(&p->mu);
-		if (stop)
-			return NULL;
-		int eof = 0, error = 0;
-		size_t n = fill(p, p->buf[i], &eof, &error);
-		hash_keep_back(p, p->buf[i], n);
-		pthread_mutex_lock(&p->mu);
-		p->len[i] = n;
-		if (n)
-			p->count++;
-		p->eof = eof;
-		p->error = error;
-		stop = p->stop;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-		if (eof || error || stop)
-			return NULL;
-	}
+	struct hero_prefetch *p = ctx;
+	(void)seq;
+	(void)skip;
+	(void)err;
+	size_t n = fill(p, p->buf[i], &p->eof, &p->error);
+	hash_keep_back(p, p->buf[i], n);
+	p->len[i] = n;
+	if (p->eof || p->error || hero_workq_stopping(p->wq))
+		return n ? HERO_WORKQ_LAST : HERO_WORKQ_NONE;
+	return n ? 0 : HERO_WORKQ_NONE;
 }
 
 int hero_prefetch_new(struct hero_prefetch **out, int fd, size_t keep_back, struct hero_error *err)
@@ -137,8 +115,6 @@ int hero_prefetch_new(struct hero_prefetch **out, int fd, size_t keep_back, stru
 	int ret;
 	if (!p)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
 	p->fd = fd;
 	p->keep = keep_back < KEEP_MAX ? keep_back : KEEP_MAX;
 	struct stat st;
@@ -149,11 +125,9 @@ int hero_prefetch_new(struct hero_prefetch **out, int fd, size_t keep_back, stru
 			ret = hero_error(err, HERO_EFAIL, "out of memory");
 			goto out;
 		}
-	if ((ret = pthread_create(&p->th, NULL, prefetch_main, p)) != 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the input thread");
+	static const hero_workq_fn stages[] = { read_stage, NULL };
+	if ((ret = hero_workq_new(&p->wq, SLOTS, 2, stages, p, "input", err)) < 0)
 		goto out;
-	}
-	p->started = 1;
 	*out = p;
 	p = NULL;
 	ret = 0;
@@ -164,39 +138,26 @@ out:
 
 ssize_t hero_prefetch_read(struct hero_prefetch *p, void *buf, size_t n)
 {
-	pthread_mutex_lock(&p->mu);
-	while (p->count == 0 && !p->eof && !p->error)
-		pthread_cond_wait(&p->cv, &p->mu);
-	if (p->count == 0) {
-		int e = p->error;
-		pthread_mutex_unlock(&p->mu);
-		if (!e)
+	int i = hero_workq_next(p->wq, 1);
+	if (i < 0) { /* the thread ended and everything it read is read */
+		if (!p->error)
 			return 0;
-		errno = e;
+		errno = p->error;
 		return -1;
 	}
-	unsigned i = p->head;
-	pthread_mutex_unlock(&p->mu);
 	size_t k = p->len[i] - p->rpos < n ? p->len[i] - p->rpos : n;
 	memcpy(buf, p->buf[i] + p->rpos, k);
 	p->rpos += k;
 	if (p->rpos == p->len[i]) {
-		pthread_mutex_lock(&p->mu);
-		p->head = (p->head + 1) % SLOTS;
-		p->count--;
 		p->rpos = 0;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
+		hero_workq_pass(p->wq, 1);
 	}
 	return (ssize_t)k;
 }
 
 int hero_prefetch_prehash(struct hero_prefetch *p, uint8_t out[64])
 {
-	pthread_mutex_lock(&p->mu);
-	int done = p->eof && p->count == 0;
-	pthread_mutex_unlock(&p->mu);
-	if (!done)
+	if (!hero_workq_idle(p->wq) || !p->eof)
 		return -1;
 	hero_blake2b_final(&p->prehash, out);
 	return 0;
@@ -206,16 +167,8 @@ void hero_prefetch_free(struct hero_prefetch *p)
 {
 	if (!p)
 		return;
-	if (p->started) {
-		pthread_mutex_lock(&p->mu);
-		p->stop = 1;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-		pthread_join(p->th, NULL);
-	}
+	hero_workq_free(p->wq);
 	for (unsigned i = 0; i < SLOTS; i++)
 		free(p->buf[i]);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
 	free(p);
 }

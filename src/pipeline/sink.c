@@ -1,10 +1,8 @@
 /* sink.c - hash and write the compressed stream on threads of their own.
  *
- * A ring of SLOTS buffers: slots head .. head+count-1 are the sink's, the
- * first HASHED of them already fed to the prehash; the caller fills the slot
- * at head+count, which is free whenever count < SLOTS. One thread hashes the
- * slots in order, another writes the hashed ones in order, so hashing goes on
- * while a write waits for the device.
+ * A work queue (workq.h) of SLOTS buffers through three stages: the caller
+ * fills a slot, one thread hashes the slots in order, another writes the
+ * hashed ones in order, so hashing goes on while a write waits for the device.
  *
  * When the output is a regular file at an aligned offset, whole slots are
  * written with O_DIRECT: no copy into the page cache, no page cache evicted
@@ -17,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,24 +22,18 @@
 
 #include "base/blake2b.h"
 #include "base/internal.h"
+#include "pipeline/workq.h"
 
 struct hero_sink {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t hasher, writer;
+	struct hero_workq *wq; /* stage 0 the caller, 1 the hashing thread, 2 the writing thread */
 	int fd;
-	unsigned slots, head, count, hashed;
+	unsigned slots;
 	size_t slot_size;
 	uint8_t **buf;
 	size_t *len;
-	int closing;   /* no more pushes */
-	int dropping;  /* freeing early: write nothing more */
-	int failed;    /* err holds the thread's error */
-	int started;
 	int flags;     /* the descriptor's status flags before O_DIRECT */
 	int direct;    /* O_DIRECT is on */
 	struct hero_blake2b prehash;
-	struct hero_error err;
 };
 
 #define DIRECT_ALIGN 4096
@@ -92,56 +83,23 @@ static int write_out(struct hero_sink *s, const uint8_t *p, size_t n, struct her
 	return hero_write_all(s->fd, p, n, "archive output", err);
 }
 
-static void *hasher_main(void *arg)
+/* The hashing thread's stage; after an error or when freeing early, nothing is hashed. */
+static int hash_stage(void *ctx, unsigned i, uint64_t seq, int skip, struct hero_error *err)
 {
-	struct hero_sink *s = arg;
-	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (s->hashed == s->count && !s->closing)
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->hashed == s->count) {
-			pthread_mutex_unlock(&s->mu);
-			return NULL;
-		}
-		unsigned i = (s->head + s->hashed) % s->slots;
-		int skip = s->failed || s->dropping;
-		pthread_mutex_unlock(&s->mu);
-		if (!skip)
-			hero_blake2b_update(&s->prehash, s->buf[i], s->len[i]);
-		pthread_mutex_lock(&s->mu);
-		s->hashed++;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-	}
+	struct hero_sink *s = ctx;
+	(void)seq;
+	(void)err;
+	if (!skip)
+		hero_blake2b_update(&s->prehash, s->buf[i], s->len[i]);
+	return 0;
 }
 
-static void *writer_main(void *arg)
+/* The writing thread's stage; after an error or when freeing early, nothing is written. */
+static int write_stage(void *ctx, unsigned i, uint64_t seq, int skip, struct hero_error *err)
 {
-	struct hero_sink *s = arg;
-	for (;;) {
-		pthread_mutex_lock(&s->mu);
-		while (s->hashed == 0 && !(s->closing && s->count == 0))
-			pthread_cond_wait(&s->cv, &s->mu);
-		if (s->hashed == 0) {
-			pthread_mutex_unlock(&s->mu);
-			return NULL;
-		}
-		unsigned i = s->head;
-		int skip = s->failed || s->dropping;
-		pthread_mutex_unlock(&s->mu);
-		struct hero_error e = HERO_ERROR_INIT;
-		int ret = skip ? 0 : write_out(s, s->buf[i], s->len[i], &e);
-		pthread_mutex_lock(&s->mu);
-		if (ret < 0 && !s->failed) {
-			s->err = e;
-			s->failed = 1;
-		}
-		s->head = (s->head + 1) % s->slots;
-		s->count--;
-		s->hashed--;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-	}
+	struct hero_sink *s = ctx;
+	(void)seq;
+	return skip ? 0 : write_out(s, s->buf[i], s->len[i], err);
 }
 
 int hero_sink_new(struct hero_sink **out, int fd, unsigned slots, size_t slot_size, struct hero_error *err)
@@ -150,8 +108,6 @@ int hero_sink_new(struct hero_sink **out, int fd, unsigned slots, size_t slot_si
 	int ret;
 	if (!s)
 		return hero_error(err, HERO_EFAIL, "out of memory");
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
 	s->fd = fd;
 	s->slots = slots < 2 ? 2 : slots;
 	s->slot_size = slot_size;
@@ -169,16 +125,9 @@ int hero_sink_new(struct hero_sink **out, int fd, unsigned slots, size_t slot_si
 			goto out;
 		}
 	direct_on(s);
-	if ((ret = pthread_create(&s->hasher, NULL, hasher_main, s)) != 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the output thread");
+	static const hero_workq_fn stages[] = { NULL, hash_stage, write_stage };
+	if ((ret = hero_workq_new(&s->wq, s->slots, 3, stages, s, "output", err)) < 0)
 		goto out;
-	}
-	s->started = 1;
-	if ((ret = pthread_create(&s->writer, NULL, writer_main, s)) != 0) {
-		ret = hero_error_errno(err, HERO_EFAIL, ret, "cannot start the output thread");
-		goto out;
-	}
-	s->started = 2;
 	*out = s;
 	s = NULL;
 	ret = 0;
@@ -189,45 +138,30 @@ out:
 
 uint8_t *hero_sink_slot(struct hero_sink *s)
 {
-	return s->buf[(s->head + s->count) % s->slots];
-}
-
-static int thread_error(struct hero_sink *s, struct hero_error *err)
-{
-	*err = s->err;
-	return -err->code;
+	return s->buf[hero_workq_next(s->wq, 0)];
 }
 
 int hero_sink_push(struct hero_sink *s, size_t len, struct hero_error *err)
 {
-	pthread_mutex_lock(&s->mu);
-	if (s->failed) {
-		pthread_mutex_unlock(&s->mu);
-		return thread_error(s, err);
-	}
-	s->len[(s->head + s->count) % s->slots] = len;
-	s->count++;
-	pthread_cond_broadcast(&s->cv);
-	while (s->count == s->slots && !s->failed)
-		pthread_cond_wait(&s->cv, &s->mu);
-	int failed = s->failed;
-	pthread_mutex_unlock(&s->mu);
-	return failed ? thread_error(s, err) : 0;
+	int ret = hero_workq_error(s->wq, err);
+	if (ret < 0)
+		return ret;
+	s->len[hero_workq_next(s->wq, 0)] = len;
+	hero_workq_pass(s->wq, 0);
+	hero_workq_next(s->wq, 0); /* a free slot (the threads go through the rest once failed) */
+	return hero_workq_error(s->wq, err);
 }
 
-/* End the thread (if running) and give the descriptor its flags back. */
+/* End the threads (if running) and give the descriptor its flags back. */
 static void stop(struct hero_sink *s, int drop)
 {
-	if (s->started) {
-		pthread_mutex_lock(&s->mu);
-		s->closing = 1;
-		s->dropping = drop;
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-		pthread_join(s->hasher, NULL);
-		if (s->started > 1)
-			pthread_join(s->writer, NULL);
-		s->started = 0;
+	if (s->wq) {
+		if (drop) {
+			hero_workq_free(s->wq);
+			s->wq = NULL;
+		} else {
+			hero_workq_join(s->wq);
+		}
 	}
 	direct_off(s);
 }
@@ -235,8 +169,9 @@ static void stop(struct hero_sink *s, int drop)
 int hero_sink_close(struct hero_sink *s, uint8_t prehash[64], struct hero_error *err)
 {
 	stop(s, 0);
-	if (s->failed)
-		return thread_error(s, err);
+	int ret = hero_workq_error(s->wq, err);
+	if (ret < 0)
+		return ret;
 	hero_blake2b_final(&s->prehash, prehash);
 	return 0;
 }
@@ -250,7 +185,5 @@ void hero_sink_free(struct hero_sink *s)
 		free(s->buf[i]);
 	free(s->buf);
 	free(s->len);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
 	free(s);
 }

@@ -37,14 +37,10 @@
 static void say(const struct restore *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct restore *x, const char *fmt, ...)
 {
-	if (!x->o->say)
-		return;
-	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	hero_vsay(x->o->say, x->o->say_ctx, fmt, ap);
 	va_end(ap);
-	x->o->say(x->o->say_ctx, line);
 }
 
 static int in_list(const struct hero_strlist *l, const char *s)
@@ -67,7 +63,7 @@ static json_t *find_service(json_t *manifest, const char *name)
 	json_t *s;
 	size_t i;
 	json_array_foreach(json_object_get(manifest, "services"), i, s)
-		if (!strcmp(rs_jstr(s, "name"), name))
+		if (!strcmp(hero_rs_jstr(s, "name"), name))
 			return s;
 	return NULL;
 }
@@ -93,7 +89,7 @@ static int select_services(struct restore *x)
 	size_t i;
 	json_array_foreach(json_object_get(x->manifest, "services"), i, s)
 	{
-		if (want && want->n && !in_list(want, rs_jstr(s, "name")))
+		if (want && want->n && !in_list(want, hero_rs_jstr(s, "name")))
 			continue;
 		if (x->context_mode && !json_is_true(json_object_get(s, "per_context")))
 			continue; /* a context restore leaves instance-wide services alone */
@@ -120,7 +116,7 @@ static int select_contexts(struct restore *x)
 			return hero_error(x->err, HERO_EFAIL, "out of memory");
 		return 0;
 	}
-	if (strcmp(rs_jstr(scope, "kind"), "contexts") != 0)
+	if (strcmp(hero_rs_jstr(scope, "kind"), "contexts") != 0)
 		return 0;
 	/* An archive made for some contexts restores exactly those, never whole services. */
 	x->context_mode = 1;
@@ -161,11 +157,11 @@ static int check_compat(struct restore *x)
 		return hero_error(x->err, HERO_EFAIL, "cannot check compatibility: the target's manifests did not load");
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
+		const struct hero_service *t = target_service(x, hero_rs_jstr(s, "name"));
 		long long schema = json_integer_value(json_object_get(s, "schema"));
 		if (!t)
 			return hero_error(x->err, HERO_ECOMPAT, "target does not know service '%s' (no manifest for it)",
-					  rs_jstr(s, "name"));
+					  hero_rs_jstr(s, "name"));
 		if (schema > t->schema)
 			return hero_error(x->err, HERO_ECOMPAT,
 					  "service '%s': archive schema %lld is newer than the target's schema %d", t->name,
@@ -241,7 +237,7 @@ static int check_manifest(struct restore *x)
 						  "archive refused: service '%s' lists an invalid context name '%s'", n, q);
 			}
 		for (size_t k = 0; k < i; k++)
-			if (!strcmp(rs_jstr(json_array_get(services, k), "name"), n))
+			if (!strcmp(hero_rs_jstr(json_array_get(services, k), "name"), n))
 				return hero_error(x->err, HERO_EINTEGRITY, "archive refused: service '%s' is listed twice", n);
 	}
 	return 0;
@@ -269,7 +265,7 @@ static int govern(struct restore *x)
 		return hero_error(x->err, HERO_EFAIL, "out of memory");
 	json_array_foreach(x->selected, i, s)
 	{
-		const char *name = rs_jstr(s, "name");
+		const char *name = hero_rs_jstr(s, "name");
 		const struct hero_service *t = target_service(x, name); /* check_compat: it has one */
 		if (json_is_true(json_object_get(s, "per_context")) != !!t->per_context)
 			return hero_error(x->err, HERO_EINTEGRITY,
@@ -280,15 +276,15 @@ static int govern(struct restore *x)
 		{
 			char q[160];
 			json_t *col = json_object_get(d, "context_column");
-			const char *path = rs_jstr(d, "path");
+			const char *path = hero_rs_jstr(d, "path");
 			const struct hero_state *st = target_decl(t, path);
 			hero_path_quote(path, q, sizeof q);
 			if (!st)
 				return hero_error(x->err, HERO_EINTEGRITY,
 						  "archive refused: service '%s' declares state '%s' that the target's manifest does not have",
 						  name, q);
-			if (strcmp(rs_jstr(d, "type"), hero_state_type_name(st->type)) ||
-			    strcmp(rs_jstr(d, "class"), hero_class_name(st->class)) ||
+			if (strcmp(hero_rs_jstr(d, "type"), hero_state_type_name(st->type)) ||
+			    strcmp(hero_rs_jstr(d, "class"), hero_class_name(st->class)) ||
 			    (col && !json_is_null(col) && !json_is_string(col)) ||
 			    strcmp(json_is_string(col) ? json_string_value(col) : "",
 				   st->context_column ? st->context_column : ""))
@@ -312,7 +308,7 @@ static int govern(struct restore *x)
 	return 0;
 }
 
-static int rs_decide(struct restore *x)
+static int hero_rs_decide(struct restore *x)
 {
 	int ret;
 	if ((ret = check_manifest(x)) < 0 || (ret = select_contexts(x)) < 0 || (ret = select_services(x)) < 0 ||
@@ -419,7 +415,7 @@ static void dry_end(struct restore *x)
 
 /* ---- where each entry goes ---- */
 
-static int rs_classify(struct restore *x, const char *path, int is_dir, struct where *w)
+static int hero_rs_classify(struct restore *x, const char *path, int is_dir, struct where *w)
 {
 	memset(w, 0, sizeof *w);
 	if (!strncmp(path, HERO_SECRETS_PREFIX, strlen(HERO_SECRETS_PREFIX))) {
@@ -494,7 +490,7 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
 	}
 	/* The writing thread (src/filewq.c) writes the file, sets its mode and time
 	 * (what the next increment compares), starts the writeback of a large one
-	 * and closes it; rs_read_all() waits for it, rs_sync_staging() makes it
+	 * and closes it; hero_rs_read_all() waits for it, hero_rs_sync_staging() makes it
 	 * durable before the swap (docs/decisions/0018-restore-syncfs.md). */
 	struct hero_error ignored = HERO_ERROR_INIT;
 	int closed = hero_fwq_close(x->fwq, e->mode, e->mtime, e->size >= WRITEBACK_MIN, ret < 0 ? &ignored : x->err);
@@ -505,7 +501,7 @@ static int extract_to(struct restore *x, const char *path, const struct hero_aen
  * system instead of one fsync(2) per file: one journal commit and one device
  * flush, and the same errors (Linux 5.8 and later report any writeback error
  * of the file system since STAGINGFD was opened). */
-static int rs_sync_staging(struct restore *x)
+static int hero_rs_sync_staging(struct restore *x)
 {
 	if (syncfs(x->swap.stagingfd) < 0)
 		return hero_error_errno(x->err, HERO_EFAIL, errno, "cannot flush the restored files to disk");
@@ -545,7 +541,7 @@ static int clear_for(struct restore *x, const char *path, int isdir)
 static int extract(struct restore *x, const struct hero_aentry *e)
 {
 	struct where w;
-	int ret = rs_classify(x, e->path, e->type == HERO_E_DIR, &w);
+	int ret = hero_rs_classify(x, e->path, e->type == HERO_E_DIR, &w);
 	if (ret < 0 || w.dest == D_SKIP)
 		goto out;
 	/* a dry run extracts only the databases and the secret lines, to check them as the restore would */
@@ -578,7 +574,7 @@ out:
 	return ret;
 }
 
-static int rs_read_all(struct restore *x)
+static int hero_rs_read_all(struct restore *x)
 {
 	struct hero_aentry e;
 	int ret;
@@ -666,7 +662,7 @@ static int selected_service(const struct restore *x, const char *name)
 	json_t *s;
 	size_t i;
 	json_array_foreach(x->selected, i, s)
-		if (!strcmp(rs_jstr(s, "name"), name))
+		if (!strcmp(hero_rs_jstr(s, "name"), name))
 			return 1;
 	return 0;
 }
@@ -681,7 +677,7 @@ static int check_entries(struct restore *x)
 	size_t next_cdb = 0;
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		const char *path = rs_jstr(e, "path"), *type = rs_jstr(e, "type");
+		const char *path = hero_rs_jstr(e, "path"), *type = hero_rs_jstr(e, "type");
 		char q[256];
 		if (!strcmp(type, "deleted"))
 			continue;
@@ -695,10 +691,10 @@ static int check_entries(struct restore *x)
 		}
 		int is_dir = !strcmp(type, "dir");
 		struct where w;
-		int ret = rs_classify(x, path, is_dir, &w);
+		int ret = hero_rs_classify(x, path, is_dir, &w);
 		if (ret < 0)
 			return ret;
-		const char *svc = rs_jstr(e, "service");
+		const char *svc = hero_rs_jstr(e, "service");
 		if (!w.d) {
 			if (!find_service(x->manifest, svc) || selected_service(x, svc))
 				return hero_error(x->err, HERO_EINTEGRITY,
@@ -755,7 +751,7 @@ static int migrate(struct restore *x)
 	size_t i, j;
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
+		const struct hero_service *t = target_service(x, hero_rs_jstr(s, "name"));
 		int from = (int)json_integer_value(json_object_get(s, "schema"));
 		if (!t || from >= t->schema)
 			continue;
@@ -770,10 +766,10 @@ static int migrate(struct restore *x)
 		size_t next_cdb = 0;
 		json_array_foreach(json_object_get(x->index, "entries"), j, e)
 		{
-			if (ret < 0 || x->o->dry_run || !strcmp(rs_jstr(e, "type"), "dir") || !strcmp(rs_jstr(e, "type"), "deleted"))
+			if (ret < 0 || x->o->dry_run || !strcmp(hero_rs_jstr(e, "type"), "dir") || !strcmp(hero_rs_jstr(e, "type"), "deleted"))
 				continue;
 			struct where w;
-			if ((ret = rs_classify(x, rs_jstr(e, "path"), 0, &w)) < 0)
+			if ((ret = hero_rs_classify(x, hero_rs_jstr(e, "path"), 0, &w)) < 0)
 				break;
 			if (!w.d || w.d->st->type != HERO_STATE_SQLITE) {
 				free(w.path);
@@ -782,7 +778,7 @@ static int migrate(struct restore *x)
 			int mine = w.d->svc == s;
 			const char *rel = w.dest == D_INCOMING ? x->cdb[next_cdb++].incoming : w.path;
 			if (w.dest != D_SKIP && mine && files.n)
-				ret = migrate_file(x, rel, rs_jstr(e, "path"), &files, t->schema);
+				ret = migrate_file(x, rel, hero_rs_jstr(e, "path"), &files, t->schema);
 			free(w.path);
 		}
 		hero_strlist_release(&files);
@@ -908,7 +904,7 @@ static char *keep_selected_secrets(struct restore *x, const char *text, struct h
 	int fail = 0;
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
+		const struct hero_service *t = target_service(x, hero_rs_jstr(s, "name"));
 		for (j = 0; t && j < t->secrets.n; j++)
 			fail |= hero_strlist_push(allowed, t->secrets.v[j]) < 0;
 	}
@@ -1000,7 +996,7 @@ static int merge_rows(struct restore *x)
 
 static int owned_derived(const struct restore *x, json_t *svc, const char *rel, const char *ctx)
 {
-	const struct hero_service *t = target_service(x, rs_jstr(svc, "name"));
+	const struct hero_service *t = target_service(x, hero_rs_jstr(svc, "name"));
 	for (size_t j = 0; t && j < t->n_state; j++) {
 		const struct hero_state *st = &t->state[j];
 		if (st->class != HERO_CLASS_DERIVED || st->type == HERO_STATE_SECRETS)
@@ -1135,7 +1131,7 @@ static int run_hooks(struct restore *x, int resume)
 	int ret = 0;
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
+		const struct hero_service *t = target_service(x, hero_rs_jstr(s, "name"));
 		const char *cmd = t ? (resume ? t->hook_resume : t->hook_quiesce) : NULL;
 		char what[256];
 		snprintf(what, sizeof what, "%s hook of %s", resume ? "resume" : "quiesce", t ? t->name : "?");
@@ -1170,8 +1166,8 @@ static void describe(struct restore *x)
 		    strcmp(x->from.v[k], x->to.v[k]) ? x->to.v[k] : "");
 	json_array_foreach(x->selected, i, s)
 	{
-		const struct hero_service *t = target_service(x, rs_jstr(s, "name"));
-		say(x, "service %s: version %s -> %s, schema %lld -> %d", rs_jstr(s, "name"), rs_jstr(s, "version"),
+		const struct hero_service *t = target_service(x, hero_rs_jstr(s, "name"));
+		say(x, "service %s: version %s -> %s, schema %lld -> %d", hero_rs_jstr(s, "name"), hero_rs_jstr(s, "version"),
 		    t && t->version ? t->version : "?", json_integer_value(json_object_get(s, "schema")), t ? t->schema : -1);
 		for (size_t j = 0; j < x->n_decls; j++) {
 			if (x->decls[j].svc != s)
@@ -1227,7 +1223,7 @@ static int prepare(struct restore *x)
 	json_error_t je;
 	int ret;
 	struct hero_areader_opts ro = { x->o->trust, x->o->limits, x->o->identity, x->o->passphrase };
-	if ((ret = hero_areader_open2(&x->r, x->in_fd, &ro, x->err)) < 0 ||
+	if ((ret = hero_areader_new2(&x->r, x->in_fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
 		return ret;
 	x->manifest = json_loadb(json, len, 0, &je);
@@ -1240,8 +1236,8 @@ static int prepare(struct restore *x)
 		return refuse_verified(x, hero_error(x->err, HERO_EINTEGRITY,
 						     "archive chain refused: archive %s is an increment of %s: give the "
 						     "whole chain, base first, or the directory that holds it",
-						     x->res->archive_id, rs_jstr(x->manifest, "parent")));
-	if ((ret = rs_decide(x)) < 0)
+						     x->res->archive_id, hero_rs_jstr(x->manifest, "parent")));
+	if ((ret = hero_rs_decide(x)) < 0)
 		return refuse_verified(x, ret);
 	return 0;
 }
@@ -1255,13 +1251,13 @@ static int commit(struct restore *x)
 			return ret;
 	}
 	if ((ret = merge_secrets(x)) < 0 || (ret = merge_rows(x)) < 0 || (ret = hero_swap_carry(&x->swap, owned, x, &x->res->kept, x->err)) < 0 ||
-	    (ret = write_log(x)) < 0 || (ret = rs_sync_staging(x)) < 0)
+	    (ret = write_log(x)) < 0 || (ret = hero_rs_sync_staging(x)) < 0)
 		return ret;
 	return hero_swap_commit(&x->swap, x->err);
 }
 
 /* What a chain of increments runs for each link (restore_chain.c). */
-static const struct rs_steps chain_steps = { rs_decide, rs_classify, rs_read_all };
+static const struct rs_steps chain_steps = { hero_rs_decide, hero_rs_classify, hero_rs_read_all };
 
 int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *res, struct hero_error *err)
 {
@@ -1293,9 +1289,9 @@ int hero_restore(const struct hero_restore_opts *o, struct hero_restore_result *
 	if (ret == 0 && o->chain && o->chain->n == 1 && (x.in_fd = own_fd = open(o->chain->v[0], O_RDONLY | O_CLOEXEC)) < 0)
 		ret = hero_error_errno(err, HERO_EFAIL, errno, "cannot open archive '%s'", o->chain->v[0]);
 	if (ret == 0 && o->chain && o->chain->n > 1)
-		ret = rs_restore_chain(&x, &links, &chain_steps);
+		ret = hero_rs_restore_chain(&x, &links, &chain_steps);
 	else if (ret == 0 && (ret = prepare(&x)) == 0)
-		ret = rs_read_all(&x);
+		ret = hero_rs_read_all(&x);
 	if (ret < 0 || (ret = check_entries(&x)) < 0 || (ret = migrate(&x)) < 0)
 		goto out;
 	if (o->dry_run) {

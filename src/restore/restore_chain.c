@@ -68,14 +68,14 @@ static int apply_deleted(struct restore *x)
 	size_t i;
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		if (strcmp(rs_jstr(e, "type"), "deleted") != 0)
+		if (strcmp(hero_rs_jstr(e, "type"), "deleted") != 0)
 			continue;
 		struct where w;
 		struct stat st;
-		int ret = x->steps->classify(x, rs_jstr(e, "path"), 0, &w);
+		int ret = x->steps->classify(x, hero_rs_jstr(e, "path"), 0, &w);
 		if (ret == 0 && !w.d) {
 			free(w.path);
-			ret = x->steps->classify(x, rs_jstr(e, "path"), 1, &w);
+			ret = x->steps->classify(x, hero_rs_jstr(e, "path"), 1, &w);
 		}
 		if (ret == 0 && w.dest == D_STAGE) {
 			if (fstatat(x->swap.stagingfd, w.path, &st, AT_SYMLINK_NOFOLLOW) == 0)
@@ -106,7 +106,7 @@ static int chain_link(struct restore *x, const struct hero_link *l, size_t i, js
 		return hero_error(x->err, HERO_EFAIL, "archive '%s' is no longer a regular file", l->path);
 	}
 	x->applying = i > 0;
-	if ((ret = hero_areader_open2(&x->r, fd, &ro, x->err)) < 0 ||
+	if ((ret = hero_areader_new2(&x->r, fd, &ro, x->err)) < 0 ||
 	    (ret = hero_areader_manifest(x->r, &json, &len, x->err)) < 0)
 		goto out;
 	if (len != l->manifest_len || memcmp(json, l->manifest, len) != 0) {
@@ -135,9 +135,9 @@ static int chain_tree(struct restore *x)
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
 		struct where w;
-		if (ret < 0 || !strcmp(rs_jstr(e, "type"), "deleted"))
+		if (ret < 0 || !strcmp(hero_rs_jstr(e, "type"), "deleted"))
 			continue;
-		if ((ret = x->steps->classify(x, rs_jstr(e, "path"), !strcmp(rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
+		if ((ret = x->steps->classify(x, hero_rs_jstr(e, "path"), !strcmp(hero_rs_jstr(e, "type"), "dir"), &w)) == 0 && w.dest == D_STAGE && json_object_set(want, w.path, e) < 0)
 			ret = hero_error(x->err, HERO_EFAIL, "out of memory");
 		free(w.path);
 	}
@@ -156,7 +156,7 @@ static void chain_stats(struct restore *x, const struct hero_chain *c)
 	memset(st, 0, sizeof *st);
 	json_array_foreach(json_object_get(x->index, "entries"), i, e)
 	{
-		const char *t = rs_jstr(e, "type");
+		const char *t = hero_rs_jstr(e, "type");
 		if (!strcmp(t, "deleted"))
 			continue;
 		st->entries++;
@@ -169,7 +169,7 @@ static void chain_stats(struct restore *x, const struct hero_chain *c)
 		st->archive_bytes += c->v[k].bytes;
 }
 
-int rs_restore_chain(struct restore *x, struct hero_chain *c, const struct rs_steps *steps)
+int hero_rs_restore_chain(struct restore *x, struct hero_chain *c, const struct rs_steps *steps)
 {
 	x->steps = steps;
 	int ret = chain_prepare(x, c);

@@ -71,7 +71,7 @@ struct restore {
 };
 
 /* A string member of a JSON object, or "" (never NULL). */
-static inline const char *rs_jstr(json_t *o, const char *k)
+static inline const char *hero_rs_jstr(json_t *o, const char *k)
 {
 	const char *s = json_string_value(json_object_get(o, k));
 	return s ? s : "";
@@ -92,6 +92,6 @@ struct rs_steps {
 
 /* restore_chain.c: verify and stage every link of a chain into x's staging
  * tree, with STEPS (restore.c's) for each link. */
-int rs_restore_chain(struct restore *x, struct hero_chain *c, const struct rs_steps *steps);
+int hero_rs_restore_chain(struct restore *x, struct hero_chain *c, const struct rs_steps *steps);
 
 #endif

@@ -179,14 +179,10 @@ size_t hero_prune_plan(struct hero_prune_item *it, size_t n, const struct hero_p
 static void say(const struct hero_prune_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct hero_prune_opts *o, const char *fmt, ...)
 {
-	if (!o->say)
-		return;
-	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	hero_vsay(o->say, o->say_ctx, fmt, ap);
 	va_end(ap);
-	o->say(o->say_ctx, line);
 }
 
 static const char *base_name(const char *path)

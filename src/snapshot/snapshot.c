@@ -505,7 +505,7 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 		return hero_error(err, HERO_EUSAGE, "can't combine an increment (--parent) with encryption");
 	/* the parent is verified before the instance is locked or quiesced */
 	if (o->parent &&
-	    (ret = hero_increment_open(&c.inc, o->parent, o->sk, o->parent_trust, o->root, o->verify_parent, err)) < 0)
+	    (ret = hero_increment_new(&c.inc, o->parent, o->sk, o->parent_trust, o->root, o->verify_parent, err)) < 0)
 		return ret;
 	int quiesced = 0;
 	if ((ret = hero_lock_instance(o->root, &lockfd, err)) < 0)
@@ -530,7 +530,7 @@ int hero_snapshot(const struct hero_snap_opts *o, struct hero_snap_result *res, 
 	}
 	struct hero_awriter_opts wo = { o->level, o->threads, c.inc ? HERO_FLAG_INCREMENTAL : 0, o->recipients,
 					o->n_recipients, o->passphrase };
-	if ((ret = hero_awriter_open(&w, o->out_fd, o->sk, &wo, err)) < 0)
+	if ((ret = hero_awriter_new(&w, o->out_fd, o->sk, &wo, err)) < 0)
 		goto out;
 	const char *parent_id = c.inc ? hero_increment_parent_id(c.inc) : NULL;
 	if (o->include_secrets && (ret = collect_secrets(o, &plan, &secrets, err)) < 0)

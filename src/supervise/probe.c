@@ -232,7 +232,7 @@ static int check_keys(const char *name, const struct kind_spec *ks, const json_t
 	if (!strcmp(ks->kind, "jsonrpc") && !json_object_get(spec, "url") && !json_object_get(spec, "socket"))
 		return hero_error(err, HERO_EUSAGE, "probe '%s': kind jsonrpc needs 'url' or 'socket'", name);
 	const char *magic = json_string_value(json_object_get(spec, "magic"));
-	if (magic && !probe_magic_known(magic))
+	if (magic && !hero_probe_magic_known(magic))
 		return hero_error(err, HERO_EUSAGE, "probe '%s': unknown magic type '%s'", name, magic);
 	return 0;
 }
@@ -334,7 +334,7 @@ out:
 	return rc;
 }
 
-int hero_panel_load(const char *path, const char *const *vars, struct hero_panel **out, struct hero_error *err)
+int hero_panel_new(const char *path, const char *const *vars, struct hero_panel **out, struct hero_error *err)
 {
 	json_t *doc = NULL;
 	struct hero_panel *p = calloc(1, sizeof *p);
@@ -386,22 +386,22 @@ const char *hero_panel_probe_name(const struct hero_panel *p, size_t i)
 static int check_file(const json_t *s, const char *path, struct hero_probe_result *res, const char **seen_type)
 {
 	struct stat st;
-	const char *want_type = spec_str(s, "type", "file"), *magic = spec_str(s, "magic", NULL);
-	long min = spec_int(s, "min_size", 0);
+	const char *want_type = hero_spec_str(s, "type", "file"), *magic = hero_spec_str(s, "magic", NULL);
+	long min = hero_spec_int(s, "min_size", 0);
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT)
-			probe_fail(res, "'%s' does not exist", path);
+			hero_probe_fail(res, "'%s' does not exist", path);
 		else
-			probe_fail(res, "'%s': %s", path, strerror(errno));
+			hero_probe_fail(res, "'%s': %s", path, strerror(errno));
 		return -1;
 	}
 	int is_dir = S_ISDIR(st.st_mode);
 	if ((!strcmp(want_type, "dir")) != is_dir || (!is_dir && !S_ISREG(st.st_mode))) {
-		probe_fail(res, "'%s' is not a %s", path, !strcmp(want_type, "dir") ? "directory" : "regular file");
+		hero_probe_fail(res, "'%s' is not a %s", path, !strcmp(want_type, "dir") ? "directory" : "regular file");
 		return -1;
 	}
 	if (!is_dir && st.st_size < min) {
-		probe_fail(res, "'%s' is %lld bytes, want at least %ld", path, (long long)st.st_size, min);
+		hero_probe_fail(res, "'%s' is %lld bytes, want at least %ld", path, (long long)st.st_size, min);
 		return -1;
 	}
 	if (magic && !is_dir) {
@@ -414,7 +414,7 @@ static int check_file(const json_t *s, const char *path, struct hero_probe_resul
 		}
 		if (n < 0 || !hero_magic_match(magic, head, (size_t)n)) {
 			const char *t = n > 0 ? hero_magic_type(head, (size_t)n) : NULL;
-			probe_fail(res, "'%s' is not %s (%s)", path, magic, t ? t : "unknown type");
+			hero_probe_fail(res, "'%s' is not %s (%s)", path, magic, t ? t : "unknown type");
 			return -1;
 		}
 		*seen_type = hero_magic_type(head, (size_t)n);
@@ -424,25 +424,25 @@ static int check_file(const json_t *s, const char *path, struct hero_probe_resul
 
 static void run_file(const struct probe *pr, struct hero_probe_result *res)
 {
-	const char *pat = spec_str(pr->spec, "path", "");
-	long min_count = spec_int(pr->spec, "min_count", 1);
+	const char *pat = hero_spec_str(pr->spec, "path", "");
+	long min_count = hero_spec_int(pr->spec, "min_count", 1);
 	const char *type = NULL;
 	glob_t g;
 	if (!strpbrk(pat, "*?[")) {
 		if (check_file(pr->spec, pat, res, &type) == 0)
-			probe_pass(res, "'%s'%s%s", pat, type ? " is " : "", type ? type : "");
+			hero_probe_pass(res, "'%s'%s%s", pat, type ? " is " : "", type ? type : "");
 		return;
 	}
 	int grc = glob(pat, 0, NULL, &g);
 	size_t count = grc == 0 ? g.gl_pathc : 0;
 	if ((grc != 0 && grc != GLOB_NOMATCH) || (long)count < min_count) {
-		probe_fail(res, "%zu files match '%s', want at least %ld", count, pat, min_count);
+		hero_probe_fail(res, "%zu files match '%s', want at least %ld", count, pat, min_count);
 		goto out;
 	}
 	for (size_t i = 0; i < count; i++)
 		if (check_file(pr->spec, g.gl_pathv[i], res, &type) < 0)
 			goto out;
-	probe_pass(res, "%zu files match%s%s", count, type ? ", all " : "", type ? type : "");
+	hero_probe_pass(res, "%zu files match%s%s", count, type ? ", all " : "", type ? type : "");
 out:
 	if (grc == 0)
 		globfree(&g);
@@ -452,52 +452,52 @@ out:
 
 static int sqlite_deadline(void *arg)
 {
-	return probe_now_ms() > *(const long long *)arg;
+	return hero_probe_now_ms() > *(const long long *)arg;
 }
 
 static void run_sqlite(const struct probe *pr, long long deadline, struct hero_probe_result *res)
 {
-	const char *path = spec_str(pr->spec, "path", ""), *query = spec_str(pr->spec, "query", ""), *tail = NULL;
-	long min = spec_int(pr->spec, "min_rows", 1), rows = 0;
+	const char *path = hero_spec_str(pr->spec, "path", ""), *query = hero_spec_str(pr->spec, "query", ""), *tail = NULL;
+	long min = hero_spec_int(pr->spec, "min_rows", 1), rows = 0;
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
 	if (access(path, F_OK) < 0) {
-		probe_fail(res, "'%s' does not exist", path);
+		hero_probe_fail(res, "'%s' does not exist", path);
 		return;
 	}
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		probe_fail(res, "cannot open '%s': %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+		hero_probe_fail(res, "cannot open '%s': %s", path, db ? sqlite3_errmsg(db) : "out of memory");
 		goto out;
 	}
-	sqlite3_busy_timeout(db, (int)probe_left_ms(deadline));
+	sqlite3_busy_timeout(db, (int)hero_probe_left_ms(deadline));
 	sqlite3_progress_handler(db, 1000, sqlite_deadline, &deadline);
 	if (sqlite3_prepare_v2(db, query, -1, &st, &tail) != SQLITE_OK) {
-		probe_fail(res, "'%s': %s", path, sqlite3_errmsg(db));
+		hero_probe_fail(res, "'%s': %s", path, sqlite3_errmsg(db));
 		goto out;
 	}
 	if (!st) {
-		probe_fail(res, "query is empty");
+		hero_probe_fail(res, "query is empty");
 		goto out;
 	}
 	if (tail && tail[strspn(tail, " \t\r\n;")]) {
-		probe_fail(res, "query must be one statement");
+		hero_probe_fail(res, "query must be one statement");
 		goto out;
 	}
 	if (!sqlite3_stmt_readonly(st)) {
-		probe_fail(res, "query must be read-only");
+		hero_probe_fail(res, "query must be read-only");
 		goto out;
 	}
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		rows++;
 	if (rc == SQLITE_INTERRUPT)
-		probe_fail(res, "query timed out after %ld ms", pr->timeout_ms);
+		hero_probe_fail(res, "query timed out after %ld ms", pr->timeout_ms);
 	else if (rc != SQLITE_DONE)
-		probe_fail(res, "'%s': %s", path, sqlite3_errmsg(db));
+		hero_probe_fail(res, "'%s': %s", path, sqlite3_errmsg(db));
 	else if (rows < min)
-		probe_fail(res, "%ld rows, want at least %ld", rows, min);
+		hero_probe_fail(res, "%ld rows, want at least %ld", rows, min);
 	else
-		probe_pass(res, "%ld rows", rows);
+		hero_probe_pass(res, "%ld rows", rows);
 out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -512,10 +512,10 @@ static void drain(int fd, long long deadline, char *tail, size_t cap)
 	char buf[1024];
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
-		int r = poll(&p, 1, (int)probe_left_ms(deadline));
+		int r = poll(&p, 1, (int)hero_probe_left_ms(deadline));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0 || probe_now_ms() >= deadline)
+		if (r <= 0 || hero_probe_now_ms() >= deadline)
 			break;
 		ssize_t n = read(fd, buf, sizeof buf);
 		if (n < 0 && errno == EINTR)
@@ -541,7 +541,7 @@ static int wait_child(pid_t pid, long long deadline, int *status)
 			return 0;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (probe_now_ms() >= deadline)
+		if (hero_probe_now_ms() >= deadline)
 			return 1;
 		struct timespec ts = { 0, 10 * 1000000L };
 		nanosleep(&ts, NULL);
@@ -559,12 +559,12 @@ static const char *last_line(char *text)
 
 static void run_command(const struct probe *pr, long long deadline, struct hero_probe_result *res)
 {
-	const char *cmd = spec_str(pr->spec, "run", "true"), *want = spec_str(pr->spec, "output_contains", NULL);
-	long code = spec_int(pr->spec, "exit", 0);
+	const char *cmd = hero_spec_str(pr->spec, "run", "true"), *want = hero_spec_str(pr->spec, "output_contains", NULL);
+	long code = hero_spec_int(pr->spec, "exit", 0);
 	char tail[2048];
 	int pfd[2], status = 0;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		probe_fail(res, "cannot create a pipe: %s", strerror(errno));
+		hero_probe_fail(res, "cannot create a pipe: %s", strerror(errno));
 		return;
 	}
 	pid_t pid = fork();
@@ -580,7 +580,7 @@ static void run_command(const struct probe *pr, long long deadline, struct hero_
 	close(pfd[1]);
 	if (pid < 0) {
 		close(pfd[0]);
-		probe_fail(res, "cannot fork: %s", strerror(errno));
+		hero_probe_fail(res, "cannot fork: %s", strerror(errno));
 		return;
 	}
 	setpgid(pid, pid);
@@ -591,18 +591,18 @@ static void run_command(const struct probe *pr, long long deadline, struct hero_
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		probe_fail(res, "timed out after %ld ms", pr->timeout_ms);
+		hero_probe_fail(res, "timed out after %ld ms", pr->timeout_ms);
 		return;
 	}
 	const char *line = last_line(tail);
 	if (!WIFEXITED(status))
-		probe_fail(res, "killed by signal %d%s%s", WTERMSIG(status), *line ? ": " : "", line);
+		hero_probe_fail(res, "killed by signal %d%s%s", WTERMSIG(status), *line ? ": " : "", line);
 	else if (WEXITSTATUS(status) != code)
-		probe_fail(res, "exit %d, want %ld%s%s", WEXITSTATUS(status), code, *line ? ": " : "", line);
+		hero_probe_fail(res, "exit %d, want %ld%s%s", WEXITSTATUS(status), code, *line ? ": " : "", line);
 	else if (want && !strstr(tail, want))
-		probe_fail(res, "output does not contain '%s'", want);
+		hero_probe_fail(res, "output does not contain '%s'", want);
 	else
-		probe_pass(res, "exit %d%s%s", WEXITSTATUS(status), *line ? ": " : "", line);
+		hero_probe_pass(res, "exit %d%s%s", WEXITSTATUS(status), *line ? ": " : "", line);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -611,17 +611,17 @@ void hero_probe_run(const struct hero_panel *p, size_t i, struct hero_probe_resu
 {
 	memset(res, 0, sizeof *res);
 	if (i >= p->n) {
-		probe_fail(res, "no such probe");
+		hero_probe_fail(res, "no such probe");
 		return;
 	}
 	const struct probe *pr = &p->probes[i];
-	long long start = probe_now_ms(), deadline = start + pr->timeout_ms;
+	long long start = hero_probe_now_ms(), deadline = start + pr->timeout_ms;
 	snprintf(res->name, sizeof res->name, "%s", pr->name);
 	snprintf(res->kind, sizeof res->kind, "%s", pr->kind);
 	if (!strcmp(pr->kind, "http"))
-		probe_run_http(pr, deadline, res);
+		hero_probe_run_http(pr, deadline, res);
 	else if (!strcmp(pr->kind, "jsonrpc"))
-		probe_run_jsonrpc(pr, deadline, res);
+		hero_probe_run_jsonrpc(pr, deadline, res);
 	else if (!strcmp(pr->kind, "file"))
 		run_file(pr, res);
 	else if (!strcmp(pr->kind, "sqlite"))
@@ -629,8 +629,8 @@ void hero_probe_run(const struct hero_panel *p, size_t i, struct hero_probe_resu
 	else if (!strcmp(pr->kind, "command"))
 		run_command(pr, deadline, res);
 	else
-		probe_run_services(pr, deadline, res);
-	res->ms = (long)(probe_now_ms() - start);
+		hero_probe_run_services(pr, deadline, res);
+	res->ms = (long)(hero_probe_now_ms() - start);
 	if (res->ok && res->ms > pr->timeout_ms)
-		probe_fail(res, "took %ld ms, over its %ld ms timeout", res->ms, pr->timeout_ms);
+		hero_probe_fail(res, "took %ld ms, over its %ld ms timeout", res->ms, pr->timeout_ms);
 }

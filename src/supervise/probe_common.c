@@ -13,16 +13,16 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-long long probe_now_ms(void)
+long long hero_probe_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-long probe_left_ms(long long deadline)
+long hero_probe_left_ms(long long deadline)
 {
-	long long d = deadline - probe_now_ms();
+	long long d = deadline - hero_probe_now_ms();
 	return d < 1 ? 1 : (long)d;
 }
 
@@ -35,7 +35,7 @@ static void set_detail(struct hero_probe_result *res, int ok, const char *fmt, v
 	res->ok = ok;
 }
 
-void probe_pass(struct hero_probe_result *res, const char *fmt, ...)
+void hero_probe_pass(struct hero_probe_result *res, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -43,7 +43,7 @@ void probe_pass(struct hero_probe_result *res, const char *fmt, ...)
 	va_end(ap);
 }
 
-void probe_fail(struct hero_probe_result *res, const char *fmt, ...)
+void hero_probe_fail(struct hero_probe_result *res, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -51,13 +51,13 @@ void probe_fail(struct hero_probe_result *res, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *spec_str(const json_t *spec, const char *key, const char *dflt)
+const char *hero_spec_str(const json_t *spec, const char *key, const char *dflt)
 {
 	const char *v = json_string_value(json_object_get(spec, key));
 	return v && *v ? v : dflt;
 }
 
-long spec_int(const json_t *spec, const char *key, long dflt)
+long hero_spec_int(const json_t *spec, const char *key, long dflt)
 {
 	const json_t *v = json_object_get(spec, key);
 	if (json_is_integer(v))
@@ -67,7 +67,7 @@ long spec_int(const json_t *spec, const char *key, long dflt)
 	return dflt;
 }
 
-int spec_bool(const json_t *spec, const char *key, int dflt)
+int hero_spec_bool(const json_t *spec, const char *key, int dflt)
 {
 	const json_t *v = json_object_get(spec, key);
 	return json_is_boolean(v) ? json_is_true(v) : dflt;
@@ -132,7 +132,7 @@ int hero_magic_match(const char *want, const unsigned char *buf, size_t len)
 	return !strcmp(want, t);
 }
 
-int probe_magic_known(const char *want)
+int hero_probe_magic_known(const char *want)
 {
 	if (!strcmp(want, "image"))
 		return 1;

@@ -12,7 +12,7 @@
 
 #define HTTP_MAX_BODY (64u << 20)
 
-char *probe_url(const char *base, const char *path)
+char *hero_probe_url(const char *base, const char *path)
 {
 	char *out = NULL;
 	size_t bl = strlen(base);
@@ -68,7 +68,7 @@ static struct curl_slist *build_headers(const struct probe_http *h)
 	return list;
 }
 
-int probe_http_do(struct probe_http *h)
+int hero_probe_http_do(struct probe_http *h)
 {
 	char ebuf[CURL_ERROR_SIZE] = "";
 	CURL *c = curl_easy_init();
@@ -114,7 +114,7 @@ int probe_http_do(struct probe_http *h)
 	return ret;
 }
 
-void probe_http_release(struct probe_http *h)
+void hero_probe_http_release(struct probe_http *h)
 {
 	free(h->resp);
 	h->resp = NULL;
@@ -135,12 +135,12 @@ static int check_body(const json_t *spec, const struct probe_http *h, struct her
 	size_t i;
 	const json_t *w;
 	if (json_is_string(want) && !strstr(h->resp, json_string_value(want))) {
-		probe_fail(res, "body does not contain '%s'", json_string_value(want));
+		hero_probe_fail(res, "body does not contain '%s'", json_string_value(want));
 		return -1;
 	}
 	json_array_foreach(want, i, w) {
 		if (!strstr(h->resp, json_string_value(w))) {
-			probe_fail(res, "body does not contain '%s'", json_string_value(w));
+			hero_probe_fail(res, "body does not contain '%s'", json_string_value(w));
 			return -1;
 		}
 	}
@@ -149,50 +149,50 @@ static int check_body(const json_t *spec, const struct probe_http *h, struct her
 
 static int check_response(const json_t *spec, const struct probe_http *h, struct hero_probe_result *res)
 {
-	long want = spec_int(spec, "status", 200);
-	const char *ct = spec_str(spec, "content_type", NULL), *magic = spec_str(spec, "magic", NULL);
-	long min = spec_int(spec, "min_bytes", 0);
+	long want = hero_spec_int(spec, "status", 200);
+	const char *ct = hero_spec_str(spec, "content_type", NULL), *magic = hero_spec_str(spec, "magic", NULL);
+	long min = hero_spec_int(spec, "min_bytes", 0);
 	if (h->status != want) {
-		probe_fail(res, "%s %s: status %ld, want %ld", h->method ? h->method : h->body ? "POST" : "GET", h->url,
+		hero_probe_fail(res, "%s %s: status %ld, want %ld", h->method ? h->method : h->body ? "POST" : "GET", h->url,
 			   h->status, want);
 		return -1;
 	}
 	if (ct && strncasecmp(h->ctype, ct, strlen(ct))) {
-		probe_fail(res, "content type '%s', want '%s'", h->ctype, ct);
+		hero_probe_fail(res, "content type '%s', want '%s'", h->ctype, ct);
 		return -1;
 	}
 	if ((long)h->len < min) {
-		probe_fail(res, "body is %zu bytes, want at least %ld", h->len, min);
+		hero_probe_fail(res, "body is %zu bytes, want at least %ld", h->len, min);
 		return -1;
 	}
 	if (magic && !hero_magic_match(magic, (const unsigned char *)h->resp, h->len)) {
 		const unsigned char *b = (const unsigned char *)h->resp;
-		probe_fail(res, "body is not %s (starts %02x %02x %02x %02x)", magic, h->len > 0 ? b[0] : 0,
+		hero_probe_fail(res, "body is not %s (starts %02x %02x %02x %02x)", magic, h->len > 0 ? b[0] : 0,
 			   h->len > 1 ? b[1] : 0, h->len > 2 ? b[2] : 0, h->len > 3 ? b[3] : 0);
 		return -1;
 	}
 	return check_body(spec, h, res);
 }
 
-void probe_run_http(const struct probe *pr, long long deadline, struct hero_probe_result *res)
+void hero_probe_run_http(const struct probe *pr, long long deadline, struct hero_probe_result *res)
 {
 	const json_t *s = pr->spec;
 	struct probe_http h = { 0 };
-	char *url = probe_url(spec_str(s, "url", "http://localhost"), spec_str(s, "path", "/"));
+	char *url = hero_probe_url(hero_spec_str(s, "url", "http://localhost"), hero_spec_str(s, "path", "/"));
 	h.url = url;
-	h.socket = spec_str(s, "socket", NULL);
-	h.method = spec_str(s, "method", NULL);
+	h.socket = hero_spec_str(s, "socket", NULL);
+	h.method = hero_spec_str(s, "method", NULL);
 	h.headers = json_object_get(s, "headers");
-	h.context = spec_str(s, "context", NULL);
-	h.body = spec_str(s, "body", NULL);
-	h.timeout_ms = probe_left_ms(deadline);
+	h.context = hero_spec_str(s, "context", NULL);
+	h.body = hero_spec_str(s, "body", NULL);
+	h.timeout_ms = hero_probe_left_ms(deadline);
 	if (!url)
-		probe_fail(res, "out of memory");
-	else if (probe_http_do(&h) < 0)
-		probe_fail(res, "cannot reach %s: %s", target(&h), h.error);
+		hero_probe_fail(res, "out of memory");
+	else if (hero_probe_http_do(&h) < 0)
+		hero_probe_fail(res, "cannot reach %s: %s", target(&h), h.error);
 	else if (check_response(s, &h, res) == 0)
-		probe_pass(res, "%ld %s %zu bytes", h.status, h.ctype[0] ? h.ctype : "-", h.len);
-	probe_http_release(&h);
+		hero_probe_pass(res, "%ld %s %zu bytes", h.status, h.ctype[0] ? h.ctype : "-", h.len);
+	hero_probe_http_release(&h);
 	free(url);
 }
 
@@ -222,7 +222,7 @@ static int rpc_once(const struct probe *pr, const char *ctx, long long deadline,
 		    struct hero_probe_result *res)
 {
 	const json_t *s = pr->spec;
-	const char *call = spec_str(s, "call", "");
+	const char *call = hero_spec_str(s, "call", "");
 	const char *label = ctx ? ctx : "-";
 	json_t *req = json_pack("{sssiss}", "jsonrpc", "2.0", "id", 1, "method", call), *reply = NULL;
 	struct probe_http h = { 0 };
@@ -230,35 +230,35 @@ static int rpc_once(const struct probe *pr, const char *ctx, long long deadline,
 	if (json_object_get(s, "params"))
 		json_object_set(req, "params", json_object_get(s, "params"));
 	char *body = json_dumps(req, JSON_COMPACT);
-	char *url = probe_url(spec_str(s, "url", "http://localhost"), spec_str(s, "path", "/rpc"));
+	char *url = hero_probe_url(hero_spec_str(s, "url", "http://localhost"), hero_spec_str(s, "path", "/rpc"));
 	h.url = url;
-	h.socket = spec_str(s, "socket", NULL);
+	h.socket = hero_spec_str(s, "socket", NULL);
 	h.headers = json_object_get(s, "headers");
 	h.context = ctx;
 	h.body = body;
-	h.timeout_ms = probe_left_ms(deadline);
+	h.timeout_ms = hero_probe_left_ms(deadline);
 	if (!body || !url) {
-		probe_fail(res, "out of memory");
-	} else if (probe_http_do(&h) < 0) {
-		probe_fail(res, "%s: cannot reach %s: %s", call, target(&h), h.error);
+		hero_probe_fail(res, "out of memory");
+	} else if (hero_probe_http_do(&h) < 0) {
+		hero_probe_fail(res, "%s: cannot reach %s: %s", call, target(&h), h.error);
 	} else if (h.status != 200) {
-		probe_fail(res, "%s (context %s): status %ld", call, label, h.status);
+		hero_probe_fail(res, "%s (context %s): status %ld", call, label, h.status);
 	} else if (!(reply = json_loadb(h.resp, h.len, 0, NULL)) || !json_is_object(reply)) {
-		probe_fail(res, "%s (context %s): reply is not JSON-RPC", call, label);
+		hero_probe_fail(res, "%s (context %s): reply is not JSON-RPC", call, label);
 	} else if (json_object_get(reply, "error")) {
 		json_t *e = json_object_get(reply, "error");
-		probe_fail(res, "%s (context %s): error %" JSON_INTEGER_FORMAT ": %s", call, label,
+		hero_probe_fail(res, "%s (context %s): error %" JSON_INTEGER_FORMAT ": %s", call, label,
 			   json_integer_value(json_object_get(e, "code")),
 			   json_string_value(json_object_get(e, "message")) ? json_string_value(json_object_get(e, "message")) : "");
 	} else if (!json_object_get(reply, "result")) {
-		probe_fail(res, "%s (context %s): reply has no result", call, label);
+		hero_probe_fail(res, "%s (context %s): reply has no result", call, label);
 	} else {
 		*out = json_incref(json_object_get(reply, "result"));
 		rc = 0;
 	}
 	json_decref(reply);
 	json_decref(req);
-	probe_http_release(&h);
+	hero_probe_http_release(&h);
 	free(body);
 	free(url);
 	return rc;
@@ -267,15 +267,15 @@ static int rpc_once(const struct probe *pr, const char *ctx, long long deadline,
 static int check_result(const struct probe *pr, const char *ctx, const json_t *r, struct hero_probe_result *res)
 {
 	const json_t *s = pr->spec;
-	const char *label = ctx ? ctx : "-", *want = spec_str(s, "result_contains", NULL);
-	long min = spec_int(s, "min_items", 0);
+	const char *label = ctx ? ctx : "-", *want = hero_spec_str(s, "result_contains", NULL);
+	long min = hero_spec_int(s, "min_items", 0);
 	size_t size = json_is_array(r) ? json_array_size(r) : json_is_object(r) ? json_object_size(r) : 0;
-	if (spec_bool(s, "nonempty", 1) && is_empty(r)) {
-		probe_fail(res, "%s (context %s): empty result", spec_str(s, "call", ""), label);
+	if (hero_spec_bool(s, "nonempty", 1) && is_empty(r)) {
+		hero_probe_fail(res, "%s (context %s): empty result", hero_spec_str(s, "call", ""), label);
 		return -1;
 	}
 	if (min && (long)size < min) {
-		probe_fail(res, "%s (context %s): %zu items, want at least %ld", spec_str(s, "call", ""), label, size, min);
+		hero_probe_fail(res, "%s (context %s): %zu items, want at least %ld", hero_spec_str(s, "call", ""), label, size, min);
 		return -1;
 	}
 	if (want) {
@@ -283,14 +283,14 @@ static int check_result(const struct probe *pr, const char *ctx, const json_t *r
 		int found = text && strstr(text, want);
 		free(text);
 		if (!found) {
-			probe_fail(res, "%s (context %s): result does not contain '%s'", spec_str(s, "call", ""), label, want);
+			hero_probe_fail(res, "%s (context %s): result does not contain '%s'", hero_spec_str(s, "call", ""), label, want);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-void probe_run_jsonrpc(const struct probe *pr, long long deadline, struct hero_probe_result *res)
+void hero_probe_run_jsonrpc(const struct probe *pr, long long deadline, struct hero_probe_result *res)
 {
 	const json_t *s = pr->spec, *list = json_object_get(s, "contexts");
 	const char *ctxs[16];
@@ -303,7 +303,7 @@ void probe_run_jsonrpc(const struct probe *pr, long long deadline, struct hero_p
 	else if (json_is_string(list))
 		ctxs[n++] = json_string_value(list);
 	else
-		ctxs[n++] = spec_str(s, "context", NULL);
+		ctxs[n++] = hero_spec_str(s, "context", NULL);
 	for (size_t i = 0; i < n; i++) {
 		if (rpc_once(pr, ctxs[i], deadline, &results[i], res) < 0 ||
 		    check_result(pr, ctxs[i], results[i], res) < 0)
@@ -312,17 +312,17 @@ void probe_run_jsonrpc(const struct probe *pr, long long deadline, struct hero_p
 		size_t len = strlen(summary);
 		snprintf(summary + len, sizeof summary - len, "%s%s: %s", len ? "; " : "", ctxs[i] ? ctxs[i] : "-", one);
 	}
-	if (n > 1 && spec_bool(s, "differ", 1)) {
+	if (n > 1 && hero_spec_bool(s, "differ", 1)) {
 		for (size_t a = 0; a < n; a++)
 			for (size_t b = a + 1; b < n; b++)
 				if (json_equal(results[a], results[b])) {
-					probe_fail(res, "%s: contexts '%s' and '%s' returned the same result",
-						   spec_str(s, "call", ""), ctxs[a], ctxs[b]);
+					hero_probe_fail(res, "%s: contexts '%s' and '%s' returned the same result",
+						   hero_spec_str(s, "call", ""), ctxs[a], ctxs[b]);
 					goto out;
 				}
-		probe_pass(res, "%s; results differ", summary);
+		hero_probe_pass(res, "%s; results differ", summary);
 	} else {
-		probe_pass(res, "%s", summary);
+		hero_probe_pass(res, "%s", summary);
 	}
 out:
 	for (size_t i = 0; i < n; i++)
@@ -373,12 +373,12 @@ static int health_of(const json_t *s, struct hero_sv *sv, const char *name, stru
 		h->rpc = json_string_value(json_object_get(decl, "rpc"));
 		return 1;
 	}
-	const char *pattern = spec_str(s, "health_socket", NULL);
+	const char *pattern = hero_spec_str(s, "health_socket", NULL);
 	if (!pattern)
 		return 0;
 	h->socket = subst_service(pattern, name);
 	h->url = strdup("http://localhost");
-	h->path = spec_str(s, "health_path", "/health");
+	h->path = hero_spec_str(s, "health_path", "/health");
 	return 1;
 }
 
@@ -397,20 +397,20 @@ static void health_call(const struct health *hl, long timeout_ms, char *why, siz
 	struct probe_http h = { 0 };
 	json_t *req = hl->rpc ? json_pack("{sssiss}", "jsonrpc", "2.0", "id", 1, "method", hl->rpc) : NULL;
 	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-	char *url = probe_url(hl->url ? hl->url : "http://localhost", hl->rpc ? "/rpc" : hl->path);
+	char *url = hero_probe_url(hl->url ? hl->url : "http://localhost", hl->rpc ? "/rpc" : hl->path);
 	h.url = url;
 	h.socket = hl->socket;
 	h.body = body;
 	h.timeout_ms = timeout_ms;
 	if (!url || (hl->rpc && !body))
 		snprintf(why, cap, "out of memory");
-	else if (probe_http_do(&h) < 0)
+	else if (hero_probe_http_do(&h) < 0)
 		snprintf(why, cap, "health unreachable: %s", h.error);
 	else if (h.status < 200 || h.status > 299)
 		snprintf(why, cap, "health status %ld", h.status);
 	else if (hl->rpc && !rpc_succeeded(h.resp, h.len))
 		snprintf(why, cap, "health %s returned an error", hl->rpc);
-	probe_http_release(&h);
+	hero_probe_http_release(&h);
 	json_decref(req);
 	free(body);
 	free(url);
@@ -428,12 +428,12 @@ static int check_health(const json_t *s, struct hero_sv *sv, const char *name, l
 	if (!health_of(s, sv, name, &hl, &cfg))
 		goto out;
 	if (hl.socket && (stat(hl.socket, &st) < 0 || !S_ISSOCK(st.st_mode))) {
-		if (spec_bool(s, "require_health", 0))
+		if (hero_spec_bool(s, "require_health", 0))
 			snprintf(why, sizeof why, "no health socket '%s'", hl.socket);
 		goto out;
 	}
 	(*checked)++;
-	health_call(&hl, probe_left_ms(deadline), why, sizeof why);
+	health_call(&hl, hero_probe_left_ms(deadline), why, sizeof why);
 out:
 	if (why[0]) {
 		size_t len = strlen(bad);
@@ -465,7 +465,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-void probe_run_services(const struct probe *pr, long long deadline, struct hero_probe_result *res)
+void hero_probe_run_services(const struct probe *pr, long long deadline, struct hero_probe_result *res)
 {
 	const json_t *s = pr->spec;
 	struct hero_error err = HERO_ERROR_INIT;
@@ -475,9 +475,9 @@ void probe_run_services(const struct probe *pr, long long deadline, struct hero_
 	char bad[700] = "";
 	int failing = 0, checked = 0;
 	size_t n = 0;
-	if (hero_sv_open(spec_str(s, "supervisor", ""), (int)probe_left_ms(deadline), &sv, &err) < 0 ||
+	if (hero_sv_new(hero_spec_str(s, "supervisor", ""), (int)hero_probe_left_ms(deadline), &sv, &err) < 0 ||
 	    hero_sv_list(sv, &list, &err) < 0) {
-		probe_fail(res, "%s", err.msg);
+		hero_probe_fail(res, "%s", err.msg);
 		goto out;
 	}
 	if (!(names = calloc(json_object_size(list) + 1, sizeof *names)))
@@ -499,11 +499,11 @@ void probe_run_services(const struct probe *pr, long long deadline, struct hero_
 		}
 	}
 	if (!n)
-		probe_fail(res, "the supervisor has no services");
+		hero_probe_fail(res, "the supervisor has no services");
 	else if (failing)
-		probe_fail(res, "%d of %zu services failing: %s", failing, n, bad);
+		hero_probe_fail(res, "%d of %zu services failing: %s", failing, n, bad);
 	else
-		probe_pass(res, "%zu service%s up, %d health check%s passed", n, n == 1 ? "" : "s", checked,
+		hero_probe_pass(res, "%zu service%s up, %d health check%s passed", n, n == 1 ? "" : "s", checked,
 			   checked == 1 ? "" : "s");
 out:
 	free(names);

@@ -22,20 +22,20 @@ struct hero_panel {
 	int curl_ready;
 };
 
-long long probe_now_ms(void);
-long probe_left_ms(long long deadline);
+long long hero_probe_now_ms(void);
+long hero_probe_left_ms(long long deadline);
 
 /* Record the outcome in RES (one line, control characters replaced). */
-void probe_pass(struct hero_probe_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void probe_fail(struct hero_probe_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hero_probe_pass(struct hero_probe_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hero_probe_fail(struct hero_probe_result *res, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Typed access to a probe's keys (types were checked at load). */
-const char *spec_str(const json_t *spec, const char *key, const char *dflt);
-long spec_int(const json_t *spec, const char *key, long dflt);
-int spec_bool(const json_t *spec, const char *key, int dflt);
+const char *hero_spec_str(const json_t *spec, const char *key, const char *dflt);
+long hero_spec_int(const json_t *spec, const char *key, long dflt);
+int hero_spec_bool(const json_t *spec, const char *key, int dflt);
 
 /* WANT is a content type hero_magic_match knows ("image" or a magic's name). */
-int probe_magic_known(const char *want);
+int hero_probe_magic_known(const char *want);
 
 /* One HTTP exchange over TCP or a Unix socket (libcurl). */
 struct probe_http {
@@ -56,14 +56,14 @@ struct probe_http {
 };
 
 /* 0 when a response arrived (any status), -1 with H->error set otherwise. */
-int probe_http_do(struct probe_http *h);
-void probe_http_release(struct probe_http *h);
+int hero_probe_http_do(struct probe_http *h);
+void hero_probe_http_release(struct probe_http *h);
 
 /* BASE + PATH with one '/' between them, malloc'd. */
-char *probe_url(const char *base, const char *path);
+char *hero_probe_url(const char *base, const char *path);
 
-void probe_run_http(const struct probe *pr, long long deadline, struct hero_probe_result *res);
-void probe_run_jsonrpc(const struct probe *pr, long long deadline, struct hero_probe_result *res);
-void probe_run_services(const struct probe *pr, long long deadline, struct hero_probe_result *res);
+void hero_probe_run_http(const struct probe *pr, long long deadline, struct hero_probe_result *res);
+void hero_probe_run_jsonrpc(const struct probe *pr, long long deadline, struct hero_probe_result *res);
+void hero_probe_run_services(const struct probe *pr, long long deadline, struct hero_probe_result *res);
 
 #endif

@@ -472,7 +472,7 @@ static int detect(struct hero_sv *sv, struct hero_error *err)
 	return rc;
 }
 
-int hero_sv_open(const char *addr, int timeout_ms, struct hero_sv **out, struct hero_error *err)
+int hero_sv_new(const char *addr, int timeout_ms, struct hero_sv **out, struct hero_error *err)
 {
 	const char *path = addr;
 	if (!strncmp(addr, "unix://", 7))

@@ -1,6 +1,8 @@
 /* svcyaml.c - YAML <-> JSON, ${VAR} expansion and the canonical service form. */
 #include "supervise/svcyaml.h"
 
+#include "base/internal.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -466,45 +468,11 @@ int hero_yaml_dump(const json_t *value, char **out, struct hero_error *err)
 
 int hero_yaml_write_file(const char *path, const json_t *value, struct hero_error *err)
 {
-	char tmp[4096], *text = NULL;
-	int fd = -1, rc;
-	int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof tmp)
-		return hero_error(err, HERO_EFAIL, "path too long '%s'", path);
-	if ((rc = hero_yaml_dump(value, &text, err)) < 0)
-		return rc;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		rc = hero_error_errno(err, HERO_EFAIL, errno, "cannot create '%s'", tmp);
-		goto out;
-	}
-	size_t len = strlen(text), off = 0;
-	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", tmp);
-			goto out;
-		}
-		off += (size_t)w;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		rc = hero_error_errno(err, HERO_EFAIL, errno, "cannot write '%s'", tmp);
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		rc = hero_error_errno(err, HERO_EFAIL, errno, "cannot rename '%s'", tmp);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
+	char *text = NULL;
+	int rc = hero_yaml_dump(value, &text, err);
 	if (rc < 0)
-		unlink(tmp);
+		return rc;
+	rc = hero_write_atomic(path, text, strlen(text), 0644, 0, err);
 	free(text);
 	return rc;
 }

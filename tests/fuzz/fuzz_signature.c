@@ -46,7 +46,7 @@ static int verify(int fd)
 	struct hero_aentry e;
 	const char *json;
 	size_t len;
-	int ret = hero_areader_open(&r, fd, &env.trust, NULL, &err);
+	int ret = hero_areader_new(&r, fd, &env.trust, NULL, &err);
 	if (ret == 0)
 		ret = hero_areader_manifest(r, &json, &len, &err);
 	while (ret == 0 && (ret = hero_areader_next(r, &e, &err)) == 1)

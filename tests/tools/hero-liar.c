@@ -542,7 +542,7 @@ static void write_one(const struct item *it, struct lie *l, const char *dir, con
 	struct hero_error err = HERO_ERROR_INIT;
 	struct hero_awriter_opts o = { .level = 3, .threads = 1, .recipients = rcpt, .n_recipients = rcpt ? 1 : 0 };
 	struct hero_awriter *w = NULL;
-	if (hero_awriter_open(&w, fd, sk, &o, &err) < 0)
+	if (hero_awriter_new(&w, fd, sk, &o, &err) < 0)
 		die("%s", err.msg);
 	char id[2 * HERO_ID_BYTES + 1];
 	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, id);

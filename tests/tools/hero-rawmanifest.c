@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die("cannot create", out);
-	if (hero_awriter_open(&w, fd, sk, NULL, &err) < 0)
+	if (hero_awriter_new(&w, fd, sk, NULL, &err) < 0)
 		die(err.msg, NULL);
 	char id[2 * HERO_ID_BYTES + 1];
 	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, id);

@@ -38,7 +38,7 @@ rank() {
 # code behind it); empty for a header not listed here.
 public_layer() {
 	case $1 in
-	error | metrics | quote | strlist) P=base ;;
+	atomic | error | metrics | quote | strlist) P=base ;;
 	archive | incremental | keys) P=format ;;
 	manifest) P=state ;;
 	snapshot) P=snapshot ;;

@@ -59,7 +59,7 @@ static void build(struct fixture *f)
 	struct hero_awriter_opts o = { .level = 3, .threads = 1 };
 	int out = memfd_create("hero-arc", MFD_CLOEXEC);
 	assert_true(out >= 0);
-	assert_int_equal(hero_awriter_open(&w, out, f->sk, &o, &err), 0);
+	assert_int_equal(hero_awriter_new(&w, out, f->sk, &o, &err), 0);
 	char id[2 * HERO_ID_BYTES + 1], m[512];
 	hero_hex(hero_awriter_header(w)->archive_id, HERO_ID_BYTES, id);
 	int n = snprintf(m, sizeof m,
@@ -125,7 +125,7 @@ static int read_all(struct fixture *f, const uint8_t *p, size_t n, struct hero_e
 	struct hero_aentry e;
 	uint8_t buf[4096];
 	*entries = 0;
-	if ((ret = hero_areader_open(&r, fd, &f->trust, NULL, err)) < 0 || (ret = hero_areader_manifest(r, &json, &len, err)) < 0)
+	if ((ret = hero_areader_new(&r, fd, &f->trust, NULL, err)) < 0 || (ret = hero_areader_manifest(r, &json, &len, err)) < 0)
 		goto out;
 	while ((ret = hero_areader_next(r, &e, err)) == 1) {
 		(*entries)++;
@@ -212,7 +212,7 @@ static void test_untrusted_signer_is_refused_before_the_body(void **state)
 	assert_int_equal(hero_trust_add_file(&none, other, &err), 0);
 	int fd = mem_fd(f->arc, f->len);
 	struct hero_areader *r = NULL;
-	assert_int_equal(hero_areader_open(&r, fd, &none, NULL, &err), -HERO_EINTEGRITY);
+	assert_int_equal(hero_areader_new(&r, fd, &none, NULL, &err), -HERO_EINTEGRITY);
 	assert_non_null(strstr(err.msg, "untrusted key"));
 	hero_areader_free(r);
 	hero_trust_release(&none);

@@ -33,7 +33,7 @@ static int setup(void **state)
 		return -1;
 	/* a parent that does not exist yet: created 0700 */
 	snprintf(f->path, sizeof f->path, "%s/state/journal.db", f->dir);
-	if (hero_journal_open(f->path, &f->j, &err) < 0) {
+	if (hero_journal_new(f->path, &f->j, &err) < 0) {
 		fprintf(stderr, "open: %s\n", err.msg);
 		return -1;
 	}
@@ -76,7 +76,7 @@ static void test_modes(void **state)
 	struct hero_journal *j2 = NULL;
 	struct hero_error err = HERO_ERROR_INIT;
 	assert_int_equal(chmod(f->path, 0644), 0);
-	assert_int_equal(hero_journal_open(f->path, &j2, &err), -HERO_EFAIL);
+	assert_int_equal(hero_journal_new(f->path, &j2, &err), -HERO_EFAIL);
 	assert_non_null(strstr(err.msg, "readable by others"));
 	assert_null(j2);
 	assert_int_equal(chmod(f->path, 0600), 0);
@@ -180,7 +180,7 @@ static void test_secrets(void **state)
 	size_t n = fread(buf, 1, sizeof buf, fp);
 	fclose(fp);
 	assert_null(memmem(buf, n, secret, strlen(secret)));
-	assert_int_equal(hero_journal_open(f->path, &f->j, &err), 0);
+	assert_int_equal(hero_journal_new(f->path, &f->j, &err), 0);
 }
 
 static void test_lock_and_unfinished(void **state)

@@ -40,11 +40,11 @@ static void test_compute_refusals(void **state)
 	(void)state;
 	struct hero_compute *c = NULL;
 	struct hero_error err = HERO_ERROR_INIT;
-	assert_int_equal(hero_compute_open("tcp:host", &c, &err), -HERO_EUSAGE);
-	assert_int_equal(hero_compute_open("unix:relative.sock", &c, &err), -HERO_EUSAGE);
+	assert_int_equal(hero_compute_new("tcp:host", &c, &err), -HERO_EUSAGE);
+	assert_int_equal(hero_compute_new("unix:relative.sock", &c, &err), -HERO_EUSAGE);
 	assert_null(c);
 	/* a socket nobody listens on: the stubs are refused before any I/O, by name */
-	assert_int_equal(hero_compute_open("unix:/nonexistent/hero_compute.sock", &c, &err), 0);
+	assert_int_equal(hero_compute_new("unix:/nonexistent/hero_compute.sock", &c, &err), 0);
 	static const char *const stubs[] = { "start_vm", "stop_vm", "restart_vm", "inject_ssh_keys", "vm_exec", "vm_stats" };
 	for (size_t i = 0; i < sizeof stubs / sizeof stubs[0]; i++) {
 		assert_int_equal(hero_compute_call(c, stubs[i], json_object(), NULL, hero_mono_ms() + 1000, &err),

@@ -69,7 +69,7 @@ static struct hero_panel *load(const struct fx *fx, const char *text, const char
 	put_text(fx, "panel.yaml", text);
 	snprintf(path, sizeof path, "%s/panel.yaml", fx->dir);
 	hero_error_clear(err);
-	if (hero_panel_load(path, vars, &p, err) < 0)
+	if (hero_panel_new(path, vars, &p, err) < 0)
 		return NULL;
 	return p;
 }
