@@ -294,6 +294,15 @@ static int copy_db(void *ctx, size_t i, const char *tmp, struct hero_error *err)
 	char *src = hero_join(c->o->root, e->path);
 	int ret = src ? hero_sqlite_snapshot_temp(src, tmp, err) : hero_error(err, HERO_EFAIL, "out of memory");
 	free(src);
+	/* a restore refuses a database whose user_version is not the schema its
+	 * archive declares (docs/security.md section 4): never write one it would refuse */
+	const struct hero_service *svc = &c->o->inv->services[e->svc];
+	int version = 0;
+	if (ret == 0 && (ret = hero_db_schema(tmp, &version, err)) == 0 && version != svc->schema)
+		ret = hero_error(err, HERO_EFAIL,
+				 "database '%s': user_version %d differs from the schema %d service '%s' declares, and a "
+				 "restore would refuse it (set the manifest's schema, or migrate the database)",
+				 e->path, version, svc->schema, svc->name);
 	if (ret == 0 && e->st->context_column && c->o->contexts && c->o->contexts->n)
 		ret = hero_ctxdb_filter(tmp, e->st->context_column, c->o->contexts, err);
 	return ret;

@@ -109,4 +109,9 @@ q() { sqlite3 "$R/var/hero_biz/biz.db" "$1"; }
 [ "$(q "SELECT name FROM customers WHERE id = 900003")" = "the target's own" ] || fail "the target's 'ROOT' row was taken for context root"
 [ "$(q "SELECT count(*) FROM customers WHERE id IN (900001, 900002)")" = 0 ] || fail "the archive's 'ROOT'/'Root' rows were merged as root"
 [ "$(q "SELECT count(*) FROM customers WHERE context = 'root'")" = "$want_root" ] || fail "root's rows differ from the archive's"
+echo "== hero-snap never writes a database a restore would refuse: user_version must be the declared schema"
+sqlite3 "$S/var/hero_books/root/books.db" 'PRAGMA user_version=5'
+expect_code 1 hero-snap -s "$KEYS/test.key" -o "$T/uv.hsnap" --root "$S"
+expect_grep "database 'var/hero_books/root/books.db': user_version 5 differs from the schema 1 service 'hero_books' declares" "$T/err"
+[ ! -e "$T/uv.hsnap" ] && [ -z "$(ls "$T" | grep '^uv\.hsnap')" ] || fail "a refused snapshot left a file"
 echo "t46: ok"
